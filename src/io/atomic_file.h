@@ -1,0 +1,14 @@
+// Crash-safe file writing: data goes to "<path>.tmp.<pid>", is flushed, then renamed over
+// `path`, so readers see either the old file or the complete new one (SPEC §6).
+#pragma once
+#include <functional>
+#include <ostream>
+#include <string>
+
+namespace pgolf::io {
+
+// Calls write(stream) on a temporary file next to `path`, then renames it to `path`.
+// Throws pgolf::Error (and removes the temporary) if anything fails.
+void write_file_atomic(const std::string& path, const std::function<void(std::ostream&)>& write);
+
+}  // namespace pgolf::io

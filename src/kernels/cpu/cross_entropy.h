@@ -1,0 +1,18 @@
+// Logit softcap and cross-entropy (SPEC §2, Head): logits = c tanh(z / c), loss per row =
+// logsumexp(logits) - logits[target]. z is [rows, V] (the head's raw output).
+#pragma once
+#include <cstdint>
+
+namespace pgolf::cpu {
+
+// losses[r] = CE(c tanh(z[r]/c), targets[r]); c <= 0 disables the cap.
+template <typename T>
+void softcap_ce_forward(const T* z, const int32_t* targets, T* losses, int64_t rows, int64_t V,
+                        T cap);
+
+// dz[r,:] += dloss[r] * (softmax - onehot) * (1 - tanh²(z/c)); recomputes from z.
+template <typename T>
+void softcap_ce_backward(const T* z, const int32_t* targets, const T* dloss, T* dz, int64_t rows,
+                         int64_t V, T cap);
+
+}  // namespace pgolf::cpu
