@@ -1,3 +1,31 @@
-// pgolf command line (SPEC §6). Placeholder until the eval/grad commands land this session.
+// pgolf: train, compress and evaluate parameter-golf language models (SPEC §6).
+// Every error reaches the user as one sentence on stderr and a non-zero exit.
 #include <cstdio>
-int main() { std::fprintf(stderr, "pgolf: no command yet\n"); return 1; }
+#include <exception>
+
+#include <CLI/CLI.hpp>
+
+#include "cli/commands.h"
+#include "core/error.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"pgolf: train, compress and evaluate parameter-golf language models"};
+  app.require_subcommand(1);
+  pgolf::add_init_command(app);
+  pgolf::add_score_commands(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const pgolf::Error& e) {
+    std::fprintf(stderr, "pgolf: %s\n", e.what());
+    return 1;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "pgolf: out of memory\n");
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "pgolf: internal error: %s\n", e.what());
+    return 2;
+  }
+  return 0;
+}

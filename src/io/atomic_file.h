@@ -7,8 +7,10 @@
 
 namespace pgolf::io {
 
-// Calls write(stream) on a temporary file next to `path`, then renames it to `path`.
-// Throws pgolf::Error (and removes the temporary) if anything fails.
+// Calls write(stream) on a temporary file next to `path`, flushes and fsyncs it, then
+// renames it to `path`. If creating, writing, syncing or renaming fails it throws
+// pgolf::Error naming `path`; if `write` itself throws, that exception propagates as is.
+// Either way the temporary is removed and an existing `path` is left untouched.
 void write_file_atomic(const std::string& path, const std::function<void(std::ostream&)>& write);
 
 }  // namespace pgolf::io

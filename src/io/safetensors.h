@@ -29,7 +29,7 @@ struct StTensor {
 
 struct StFile {
   std::map<std::string, std::string> metadata;
-  std::vector<StTensor> tensors;  // in file order when read; written in this order
+  std::vector<StTensor> tensors;  // in data-offset order when read; written in this order
 
   const StTensor* find(const std::string& name) const;
   void add_f32(const std::string& name, const Shape& shape, const float* values);
@@ -41,7 +41,10 @@ struct StFile {
 // non-overlapping. Any problem throws pgolf::Error naming the file and the problem.
 StFile read_safetensors(const std::string& path);
 
-// Writes to `path + ".tmp"` and renames, so a crash never leaves a half-written file.
+// Writes the standard layout (header padded with spaces to a multiple of 8 bytes, tensors
+// contiguous in `file.tensors` order, `__metadata__` when non-empty) through
+// write_file_atomic, so a crash never leaves a half-written file. A tensor whose data size
+// disagrees with dtype * shape, or a duplicate name, throws pgolf::Error naming `path`.
 void write_safetensors(const std::string& path, const StFile& file);
 
 }  // namespace pgolf::io

@@ -1,0 +1,166 @@
+#include "model/config.h"
+
+#include <cstdlib>
+#include <sstream>
+
+#include "core/error.h"
+
+namespace pgolf {
+namespace {
+
+using nlohmann::json;
+
+void read_value(const json& v, int64_t& out, const std::string& key, const std::string& where) {
+  if (v.is_number_integer()) { out = v.get<int64_t>(); return; }
+  if (v.is_number_float() && v.get<double>() == double(int64_t(v.get<double>()))) {
+    out = int64_t(v.get<double>());
+    return;
+  }
+  fail(where, ": key ", key, " must be an integer, got ", v.dump());
+}
+void read_value(const json& v, double& out, const std::string& key, const std::string& where) {
+  PGOLF_CHECK(v.is_number(), where, ": key ", key, " must be a number, got ", v.dump());
+  out = v.get<double>();
+}
+void read_value(const json& v, bool& out, const std::string& key, const std::string& where) {
+  if (v.is_boolean()) { out = v.get<bool>(); return; }
+  // The reference's environment variables spell switches as 0/1.
+  if (v.is_number_integer() && (v.get<int64_t>() == 0 || v.get<int64_t>() == 1)) {
+    out = v.get<int64_t>() == 1;
+    return;
+  }
+  fail(where, ": key ", key, " must be true or false, got ", v.dump());
+}
+void read_value(const json& v, std::vector<int64_t>& out, const std::string& key,
+                const std::string& where) {
+  out.clear();
+  if (v.is_string()) {  // the reference's "9,10" form
+    std::stringstream ss(v.get<std::string>());
+    std::string item;
+    while (std::getline(ss, item, ',')) {
+      if (item.find_first_not_of(" \t") == std::string::npos) continue;
+      try {
+        size_t used = 0;
+        out.push_back(std::stoll(item, &used));
+        PGOLF_CHECK(item.find_first_not_of(" \t", used) == std::string::npos, "");
+      } catch (const std::exception&) {
+        fail(where, ": key ", key, " must be a list of integers, got \"", v.get<std::string>(),
+             "\"");
+      }
+    }
+    return;
+  }
+  PGOLF_CHECK(v.is_array(), where, ": key ", key, " must be a list of integers, got ", v.dump());
+  for (const auto& e : v) {
+    int64_t x = 0;
+    read_value(e, x, key, where);
+    out.push_back(x);
+  }
+}
+
+}  // namespace
+
+void apply_json(ModelConfig& cfg, const json& j, const std::string& where) {
+  PGOLF_CHECK(j.is_object(), where, ": a config must be a JSON object");
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    bool known = false;
+    cfg.for_each_field([&](const char* name, auto& field) {
+      if (it.key() == name) {
+        read_value(it.value(), field, name, where);
+        known = true;
+      }
+    });
+    PGOLF_CHECK(known, where, ": unknown config key \"", it.key(), "\"");
+  }
+}
+
+ModelConfig config_from_json(const json& j, const std::string& where) {
+  ModelConfig cfg;
+  apply_json(cfg, j, where);
+  return cfg;
+}
+
+json to_json(const ModelConfig& cfg) {
+  json j = json::object();
+  cfg.for_each_field([&](const char* name, const auto& field) { j[name] = field; });
+  return j;
+}
+
+void apply_setting(ModelConfig& cfg, const std::string& key, const std::string& value,
+                   const std::string& where) {
+  json v;
+  try {
+    v = json::parse(value);
+  } catch (const json::parse_error&) {
+    v = value;  // not JSON: a bare string such as "9,10"
+  }
+  apply_json(cfg, json{{key, v}}, where);
+}
+
+void apply_env_overrides(ModelConfig& cfg) {
+  json j = json::object();
+  cfg.for_each_field([&](const char* name, auto&) {
+    std::string env;
+    for (const char* c = name; *c; ++c) env += char(std::toupper(*c));
+    if (const char* value = std::getenv(env.c_str())) {
+      try {
+        j[name] = json::parse(value);
+      } catch (const json::parse_error&) {
+        j[name] = std::string(value);
+      }
+    }
+  });
+  apply_json(cfg, j, "environment");
+}
+
+void validate(const ModelConfig& c) {
+  auto positive = [](int64_t v, const char* key) {
+    PGOLF_CHECK(v > 0, "config: ", key, " must be positive, got ", v);
+  };
+  positive(c.vocab_size, "vocab_size");
+  positive(c.num_layers, "num_layers");
+  positive(c.model_dim, "model_dim");
+  positive(c.num_heads, "num_heads");
+  positive(c.num_kv_heads, "num_kv_heads");
+  PGOLF_CHECK(c.vocab_size <= 65536, "config: vocab_size ", c.vocab_size,
+              " does not fit the uint16 token shards (at most 65536)");
+  PGOLF_CHECK(c.model_dim % c.num_heads == 0, "config: model_dim ", c.model_dim,
+              " is not divisible by num_heads ", c.num_heads);
+  PGOLF_CHECK(c.num_heads % c.num_kv_heads == 0, "config: num_heads ", c.num_heads,
+              " is not divisible by num_kv_heads ", c.num_kv_heads);
+  PGOLF_CHECK(c.head_dim() % 2 == 0, "config: head dim ", c.head_dim(), " must be even for RoPE");
+  PGOLF_CHECK(c.rope_dims >= 0 && c.rope_dims <= c.head_dim() && c.rope_dims % 2 == 0,
+              "config: rope_dims ", c.rope_dims, " must be even and within the head dim ",
+              c.head_dim());
+  PGOLF_CHECK(c.rope_width() > 2, "config: rope_dims ", c.rope_width(),
+              " is too small (the base rescale divides by r - 2)");
+  positive(c.rope_train_seq_len, "rope_train_seq_len");
+  PGOLF_CHECK(c.rope_base > 0, "config: rope_base must be positive");
+  PGOLF_CHECK(c.mlp_hidden() > 0, "config: mlp_mult ", c.mlp_mult, " gives an empty MLP");
+  PGOLF_CHECK(c.logit_softcap >= 0, "config: logit_softcap must be >= 0 (0 = off)");
+  PGOLF_CHECK(c.bigram_vocab_size == 0 || c.bigram_vocab_size >= 2,
+              "config: bigram_vocab_size must be 0 (off) or at least 2");
+  if (c.bigram_vocab_size > 0) positive(c.bigram_dim, "bigram_dim");
+  if (c.ve_enabled) positive(c.ve_dim, "ve_dim");
+  PGOLF_CHECK(c.xsa_last_n >= 0, "config: xsa_last_n must be >= 0");
+  const int64_t L = c.num_virtual();
+  std::vector<bool> used(size_t(c.num_layers), false);
+  for (size_t v = 0; v < c.layer_schedule.size(); ++v) {
+    int64_t p = c.layer_schedule[v];
+    PGOLF_CHECK(p >= 0 && p < c.num_layers, "config: layer_schedule[", v, "] = ", p,
+                " is not a block index below num_layers ", c.num_layers);
+    used[size_t(p)] = true;
+  }
+  for (int64_t p = 0; p < c.num_layers && !c.layer_schedule.empty(); ++p)
+    PGOLF_CHECK(used[size_t(p)], "config: block ", p,
+                " is never used by layer_schedule (its weights could not train)");
+  for (size_t k = 0; k < c.ve_layers.size(); ++k) {
+    PGOLF_CHECK(c.ve_layers[k] >= 0 && c.ve_layers[k] < L, "config: ve_layers entry ",
+                c.ve_layers[k], " is not a virtual layer below ", L);
+    for (size_t j = 0; j < k; ++j)
+      PGOLF_CHECK(c.ve_layers[j] != c.ve_layers[k], "config: ve_layers lists layer ",
+                  c.ve_layers[k], " twice");
+  }
+}
+
+}  // namespace pgolf

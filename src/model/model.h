@@ -1,0 +1,53 @@
+// Model<T>: the network of SPEC §2 with a hand-written forward and backward (llm.c
+// style: no autograd; the backward reads next to the forward). Parameters live in one
+// ParamStore<T>; activations in an Arena<T> planned once per (batch, seq). Instantiated
+// for float (the product) and double (whole-model gradient checks).
+#pragma once
+#include <cstdint>
+#include <memory>
+
+#include "core/param_store.h"
+#include "model/plan.h"
+
+namespace pgolf {
+
+template <typename T>
+struct Activations;
+
+template <typename T>
+class Model {
+ public:
+  explicit Model(ModelPlan plan);
+  ~Model();
+  Model(const Model&) = delete;
+  Model& operator=(const Model&) = delete;
+
+  const ModelPlan& plan() const { return plan_; }
+  const ModelConfig& config() const { return plan_.cfg; }
+  ParamStore<T>& params() { return params_; }
+  const ParamStore<T>& params() const { return params_; }
+
+  // Mean cross-entropy of `targets` given `inputs`, both B sequences of seq_len tokens,
+  // row-major [B, seq_len]. Token ids must be below vocab_size. Keeps what backward needs.
+  double forward(const int32_t* inputs, const int32_t* targets, int64_t B, int64_t seq_len);
+
+  // Accumulates d(mean loss of the last forward)/d(parameter) into params().grads().
+  void backward();
+
+  // Per-token losses of the last forward, [B * seq_len] (for bpb accounting).
+  const T* token_losses() const;
+
+ private:
+  void prepare(int64_t B, int64_t seq_len);
+  void block_forward(int64_t v);
+  void block_backward(int64_t v, T*& dcur, T*& dnext);
+
+  ModelPlan plan_;
+  ParamStore<T> params_;
+  std::unique_ptr<Activations<T>> acts_;
+};
+
+extern template class Model<float>;
+extern template class Model<double>;
+
+}  // namespace pgolf
