@@ -2,6 +2,8 @@
 // softmax over the full causal score matrix, and its backward against finite differences.
 #include <gtest/gtest.h>
 
+#include <omp.h>
+
 #include <cmath>
 #include <vector>
 
@@ -27,6 +29,17 @@ const Shape kShapes[] = {
     {1, 150, 2, 1, 8},  // three query tiles, the last partial
     {1, 64, 2, 2, 2},  // exactly one tile
 };
+// Big enough for the kernels to go multithreaded (small calls stay on one thread).
+const Shape kLarge{2, 200, 4, 2, 32};
+
+// Runs fn with n OpenMP threads, then restores the previous count.
+template <typename F>
+void with_threads(int n, F fn) {
+  const int saved = omp_get_max_threads();
+  omp_set_num_threads(n);
+  fn();
+  omp_set_num_threads(saved);
+}
 
 // y[b,t,h] = Σ_{s<=t} softmax_s(q·k_s / sqrt(hd)) v_s and lse = log Σ_s exp(q·k_s / sqrt(hd)),
 // with the full score row of every query materialised, in double.
@@ -69,7 +82,9 @@ std::vector<T> cast(const std::vector<double>& x) {
 
 template <typename T>
 void check_forward(double tol) {
-  for (const Shape& s : kShapes) {
+  std::vector<Shape> shapes(std::begin(kShapes), std::end(kShapes));
+  shapes.push_back(kLarge);
+  for (const Shape& s : shapes) {
     SCOPED_TRACE(testing::Message() << "B=" << s.B << " T=" << s.T << " H=" << s.H
                                     << " Hkv=" << s.Hkv << " hd=" << s.hd);
     auto q = random_vector(s.q_size(), 1), k = random_vector(s.kv_size(), 2),
@@ -135,7 +150,7 @@ TEST(AttentionCpu, GradientsMatchFiniteDifferences) {
 // Backward adds into pre-filled buffers, and is bitwise deterministic.
 template <typename T>
 void check_accumulates() {
-  const Shape s{2, 70, 4, 2, 8};
+  const Shape s = kLarge;
   auto q = cast<T>(random_vector(s.q_size(), 21)), k = cast<T>(random_vector(s.kv_size(), 22)),
        v = cast<T>(random_vector(s.kv_size(), 23)), dy = cast<T>(random_vector(s.q_size(), 24));
   std::vector<T> y(s.q_size()), lse(s.lse_size());
@@ -167,5 +182,36 @@ void check_accumulates() {
 
 TEST(AttentionCpu, BackwardAccumulatesFloat) { check_accumulates<float>(); }
 TEST(AttentionCpu, BackwardAccumulatesDouble) { check_accumulates<double>(); }
+
+// The work split over threads does not change a single bit of y, lse, dq, dk or dv.
+TEST(AttentionCpu, ResultsIndependentOfThreadCount) {
+  const Shape s = kLarge;
+  const auto q = cast<float>(random_vector(s.q_size(), 31)),
+             k = cast<float>(random_vector(s.kv_size(), 32)),
+             v = cast<float>(random_vector(s.kv_size(), 33)),
+             dy = cast<float>(random_vector(s.q_size(), 34));
+  struct Result {
+    std::vector<float> y, lse, dq, dk, dv;
+  };
+  auto run = [&] {
+    Result r{std::vector<float>(s.q_size()), std::vector<float>(s.lse_size()),
+             std::vector<float>(s.q_size()), std::vector<float>(s.kv_size()),
+             std::vector<float>(s.kv_size())};
+    pgolf::cpu::attention_forward<float>(q.data(), k.data(), v.data(), r.y.data(), r.lse.data(),
+                                         s.B, s.T, s.H, s.Hkv, s.hd);
+    pgolf::cpu::attention_backward<float>(dy.data(), q.data(), k.data(), v.data(), r.y.data(),
+                                          r.lse.data(), r.dq.data(), r.dk.data(), r.dv.data(),
+                                          s.B, s.T, s.H, s.Hkv, s.hd);
+    return r;
+  };
+  Result one, three;
+  with_threads(1, [&] { one = run(); });
+  with_threads(3, [&] { three = run(); });
+  EXPECT_EQ(one.y, three.y);
+  EXPECT_EQ(one.lse, three.lse);
+  EXPECT_EQ(one.dq, three.dq);
+  EXPECT_EQ(one.dk, three.dk);
+  EXPECT_EQ(one.dv, three.dv);
+}
 
 }  // namespace

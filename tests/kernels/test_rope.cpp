@@ -2,6 +2,8 @@
 // the long-sequence base rescale, pass-through dims, and the backward.
 #include <gtest/gtest.h>
 
+#include <omp.h>
+
 #include <cmath>
 #include <vector>
 
@@ -48,11 +50,15 @@ const Case kCases[] = {
     {1, 24, 2, 10, 6, 16},  // T > train length: rescaled base, partial
     {1, 9, 2, 8, 8, 4},     // rescaled base, full
 };
+// Big enough for the kernels to go multithreaded (small calls stay on one thread).
+const Case kLarge{2, 300, 4, 64, 32, 256};
 
 template <typename T>
 void check_forward(double tol) {
   const double base = 10000;
-  for (const Case& c : kCases) {
+  std::vector<Case> cases(std::begin(kCases), std::end(kCases));
+  cases.push_back(kLarge);
+  for (const Case& c : cases) {
     SCOPED_TRACE(testing::Message() << "T=" << c.T << " hd=" << c.hd << " rdims=" << c.rdims
                                     << " train_len=" << c.train_len);
     const int64_t r = c.rdims ? c.rdims : c.hd, n = c.B * c.T * c.heads * c.hd;
@@ -123,9 +129,9 @@ TEST(RopeCpu, GradientsMatchFiniteDifferences) {
 }
 
 TEST(RopeCpu, BackwardAccumulates) {
-  const Case c{2, 13, 3, 12, 8, 1024};
+  const Case c = kLarge;
   const int64_t n = c.B * c.T * c.heads * c.hd;
-  std::vector<double> cos(c.T * 4), sin(c.T * 4);
+  std::vector<double> cos(c.T * c.rdims / 2), sin(c.T * c.rdims / 2);
   pgolf::cpu::rope_tables<double>(c.T, c.rdims, 10000, c.train_len, cos.data(), sin.data());
   const auto dout = random_vector(n, 4);
   std::vector<double> dx(n, 0);
@@ -135,6 +141,25 @@ TEST(RopeCpu, BackwardAccumulates) {
   pgolf::cpu::rope_backward<double>(dout.data(), dx_acc.data(), cos.data(), sin.data(), c.B, c.T,
                                     c.heads, c.hd, c.rdims);
   for (int64_t i = 0; i < n; i++) ASSERT_NEAR(dx_acc[i], dx_pre[i] + dx[i], 1e-14) << i;
+}
+
+// The multithreaded backward gives the same bits as one thread.
+TEST(RopeCpu, BackwardIndependentOfThreadCount) {
+  const Case c = kLarge;
+  const int64_t n = c.B * c.T * c.heads * c.hd;
+  std::vector<double> cos(c.T * c.rdims / 2), sin(c.T * c.rdims / 2);
+  pgolf::cpu::rope_tables<double>(c.T, c.rdims, 10000, c.train_len, cos.data(), sin.data());
+  const auto dout = random_vector(n, 6);
+  auto run = [&](int threads) {
+    std::vector<double> dx(n, 0);
+    const int saved = omp_get_max_threads();
+    omp_set_num_threads(threads);
+    pgolf::cpu::rope_backward<double>(dout.data(), dx.data(), cos.data(), sin.data(), c.B, c.T,
+                                      c.heads, c.hd, c.rdims);
+    omp_set_num_threads(saved);
+    return dx;
+  };
+  EXPECT_EQ(run(1), run(3));
 }
 
 }  // namespace

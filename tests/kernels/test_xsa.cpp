@@ -2,6 +2,8 @@
 // group, against a direct evaluation, and its backward against finite differences.
 #include <gtest/gtest.h>
 
+#include <omp.h>
+
 #include <cmath>
 #include <vector>
 
@@ -21,6 +23,8 @@ const Shape kShapes[] = {
     {7, 3, 3, 6},   // H = Hkv
     {5, 4, 1, 10},  // Hkv = 1
 };
+// Big enough for the kernels to go multithreaded (small calls stay on one thread).
+const Shape kLarge{600, 4, 2, 32};
 
 std::vector<double> reference(const Shape& s, const std::vector<double>& y,
                               const std::vector<double>& v) {
@@ -42,7 +46,9 @@ std::vector<double> reference(const Shape& s, const std::vector<double>& y,
 
 template <typename T>
 void check_forward(double tol) {
-  for (const Shape& s : kShapes) {
+  std::vector<Shape> shapes(std::begin(kShapes), std::end(kShapes));
+  shapes.push_back(kLarge);
+  for (const Shape& s : shapes) {
     SCOPED_TRACE(testing::Message() << "H=" << s.H << " Hkv=" << s.Hkv << " hd=" << s.hd);
     const auto y = random_vector(s.rows * s.H * s.hd, 1), v = random_vector(s.rows * s.Hkv * s.hd, 2);
     const auto expected = reference(s, y, v);
@@ -83,7 +89,7 @@ TEST(XsaCpu, GradientsMatchFiniteDifferences) {
 }
 
 TEST(XsaCpu, BackwardAccumulates) {
-  const Shape s{13, 4, 2, 8};
+  const Shape s = kLarge;
   const int64_t ny = s.rows * s.H * s.hd, nv = s.rows * s.Hkv * s.hd;
   const auto y = random_vector(ny, 7), v = random_vector(nv, 8), dout = random_vector(ny, 9);
   std::vector<double> dy(ny, 0), dv(nv, 0);
@@ -95,6 +101,24 @@ TEST(XsaCpu, BackwardAccumulates) {
                                    s.rows, s.H, s.Hkv, s.hd);
   for (int64_t i = 0; i < ny; i++) ASSERT_NEAR(dy_acc[i], dy_pre[i] + dy[i], 1e-13) << i;
   for (int64_t i = 0; i < nv; i++) ASSERT_NEAR(dv_acc[i], dv_pre[i] + dv[i], 1e-13) << i;
+}
+
+// The multithreaded backward gives the same bits as one thread.
+TEST(XsaCpu, BackwardIndependentOfThreadCount) {
+  const Shape s = kLarge;
+  const int64_t ny = s.rows * s.H * s.hd, nv = s.rows * s.Hkv * s.hd;
+  const auto y = random_vector(ny, 12), v = random_vector(nv, 13), dout = random_vector(ny, 14);
+  auto run = [&](int threads) {
+    std::vector<double> dy(ny, 0), dv(nv, 0);
+    const int saved = omp_get_max_threads();
+    omp_set_num_threads(threads);
+    pgolf::cpu::xsa_backward<double>(dout.data(), y.data(), v.data(), dy.data(), dv.data(),
+                                     s.rows, s.H, s.Hkv, s.hd);
+    omp_set_num_threads(saved);
+    dy.insert(dy.end(), dv.begin(), dv.end());
+    return dy;
+  };
+  EXPECT_EQ(run(1), run(3));
 }
 
 }  // namespace

@@ -9,6 +9,8 @@
 #pragma once
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <cstdint>
 #include <functional>
 #include <random>
@@ -56,6 +58,7 @@ inline double check_gradients(const std::vector<GradInput>& inputs,
     EXPECT_GT(max_num, 0.0) << in.name << ": the numeric gradient is zero everywhere, the check "
                             << "cannot fail";
     EXPECT_LE(rel, 1e-6) << in.name << ": relative gradient error " << rel;
+    if (std::getenv("PGOLF_GRADCHECK_VERBOSE")) std::printf("  %s rel %.3g\n", in.name.c_str(), rel);
     worst = std::max(worst, rel);
   }
   worst_gradcheck_error() = std::max(worst_gradcheck_error(), worst);

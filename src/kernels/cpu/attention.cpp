@@ -11,6 +11,7 @@
 #include <limits>
 #include <vector>
 
+#include "core/error.h"
 #include "kernels/cpu/linear.h"
 
 namespace pgolf::cpu {
@@ -19,6 +20,12 @@ namespace {
 
 constexpr int64_t BQ = 64;  // query rows per tile
 constexpr int64_t BK = 64;  // key columns per tile
+
+// Below ~1M multiply-adds per score matrix pass, threads cost more than they save (and the
+// gradient checks call these kernels thousands of times).
+bool worth_threads(int64_t B, int64_t T_, int64_t H, int64_t hd) {
+  return B * H * T_ * T_ * hd >= (int64_t(1) << 21);
+}
 
 // e^x for the softmax's x <= ~0. libm's expf does not vectorise and was ~15% of the float
 // kernel, so float uses Cephes' expf: x = n ln2 + r, |r| <= ln2/2, e^x = 2^n p(r), a few ulp;
@@ -48,11 +55,13 @@ inline double softmax_exp(double x) { return std::exp(x); }
 template <typename T>
 void attention_forward(const T* q, const T* k, const T* v, T* y, T* lse, int64_t B, int64_t T_,
                        int64_t H, int64_t Hkv, int64_t hd) {
+  PGOLF_CHECK(Hkv > 0 && H % Hkv == 0, "attention needs num_heads (", H,
+              ") to be a multiple of num_kv_heads (", Hkv, ")");
   const int64_t group = H / Hkv, nq = (T_ + BQ - 1) / BQ;
   const int64_t qs = H * hd, ks = Hkv * hd;  // row strides of q/y and k/v
   const T scale = T(1) / std::sqrt(T(hd));
   const T neg_inf = -std::numeric_limits<T>::infinity();
-#pragma omp parallel
+#pragma omp parallel if (worth_threads(B, T_, H, hd))
   {
     std::vector<T> S(BQ * BK), m(BQ), l(BQ);
     // Later query tiles see more keys: hand them out first.
@@ -113,10 +122,12 @@ template <typename T>
 void attention_backward(const T* dy, const T* q, const T* k, const T* v, const T* y, const T* lse,
                         T* dq, T* dk, T* dv, int64_t B, int64_t T_, int64_t H, int64_t Hkv,
                         int64_t hd) {
+  PGOLF_CHECK(Hkv > 0 && H % Hkv == 0, "attention needs num_heads (", H,
+              ") to be a multiple of num_kv_heads (", Hkv, ")");
   const int64_t group = H / Hkv;
   const int64_t qs = H * hd, ks = Hkv * hd;
   const T scale = T(1) / std::sqrt(T(hd));
-#pragma omp parallel
+#pragma omp parallel if (worth_threads(B, T_, H, hd))
   {
     std::vector<T> P(BQ * BK), dP(BQ * BK), D(BQ);
 #pragma omp for collapse(2) schedule(dynamic)

@@ -1,7 +1,8 @@
 // The small element-wise ops of the residual stream (SPEC §2, Block and Layers):
 // residual mix, per-channel scaled residuals (attn_scale, mlp_scale, skip_weights,
 // scalar scales), two-way mixes (value residual), per-head gains and gates, bias.
-// Parameter gradients are reduced over rows deterministically (fixed order).
+// Parameter gradients are reduced over rows deterministically (fixed order, the same bits
+// for any thread count). Any gradient pointer of a backward here may be null (skipped).
 #pragma once
 #include <cstdint>
 

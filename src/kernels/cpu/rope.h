@@ -8,7 +8,8 @@
 
 namespace pgolf::cpu {
 
-// cos, sin: [seq_len, rdims/2], computed in T.
+// cos, sin: [seq_len, rdims/2], computed in T. Here rdims must already be resolved (> 0, even;
+// rdims = 2 cannot take the long-sequence rescale): a pgolf::Error otherwise.
 template <typename T>
 void rope_tables(int64_t seq_len, int64_t rdims, double base, int64_t train_seq_len, T* cos,
                  T* sin);
@@ -18,7 +19,7 @@ template <typename T>
 void rope_forward(const T* x, T* out, const T* cos, const T* sin, int64_t B, int64_t seq_len,
                   int64_t heads, int64_t hd, int64_t rdims);
 
-// dx += R^T dout (the inverse rotation; pass-through dims copy).
+// dx += R^T dout (the inverse rotation; pass-through dims add dout). dx may not alias dout.
 template <typename T>
 void rope_backward(const T* dout, T* dx, const T* cos, const T* sin, int64_t B, int64_t seq_len,
                    int64_t heads, int64_t hd, int64_t rdims);

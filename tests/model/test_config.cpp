@@ -1,0 +1,121 @@
+// Config keys, defaults and overrides (SPEC §5) and the plan's names and shapes.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+
+#include "core/error.h"
+#include "model/plan.h"
+
+namespace pgolf {
+namespace {
+
+using nlohmann::json;
+
+TEST(Config, JsonRoundTripKeepsEveryKey) {
+  ModelConfig c;
+  c.ve_layers = {9, 10};
+  c.layer_schedule = {0, 1, 1};
+  c.mlp_mult = 2.5;
+  json j = to_json(c);
+  EXPECT_EQ(j.size(), 25u);
+  EXPECT_EQ(to_json(config_from_json(j, "test")), j);
+}
+
+TEST(Config, UnknownKeyAndWrongTypeAreErrorsNamingTheKey) {
+  try {
+    config_from_json(json{{"num_layerz", 3}}, "cfg.json");
+    FAIL() << "unknown key accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("num_layerz"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(config_from_json(json{{"num_layers", "eleven"}}, "x"), Error);
+  EXPECT_THROW(config_from_json(json{{"num_layers", 2.5}}, "x"), Error);
+  EXPECT_THROW(config_from_json(json{{"tie_embeddings", 3}}, "x"), Error);
+  EXPECT_THROW(config_from_json(json::array(), "x"), Error);
+}
+
+TEST(Config, ReferenceStringListsAndSwitchesAsNumbers) {
+  ModelConfig c = config_from_json(json{{"ve_layers", "9,10"}, {"ln_scale", 1}}, "x");
+  EXPECT_EQ(c.ve_layers, (std::vector<int64_t>{9, 10}));
+  EXPECT_TRUE(c.ln_scale);
+  EXPECT_THROW(config_from_json(json{{"ve_layers", "9,x"}}, "x"), Error);
+}
+
+TEST(Config, EnvironmentAndSetOverrides) {
+  ModelConfig c;
+  setenv("NUM_LAYERS", "11", 1);
+  setenv("VE_LAYERS", "9,10", 1);
+  apply_env_overrides(c);
+  unsetenv("NUM_LAYERS");
+  unsetenv("VE_LAYERS");
+  EXPECT_EQ(c.num_layers, 11);
+  EXPECT_EQ(c.ve_layers, (std::vector<int64_t>{9, 10}));
+  apply_setting(c, "layer_schedule", "[0,1,2,1]", "--set");
+  apply_setting(c, "ve_layers", "1,2", "--set");
+  EXPECT_EQ(c.layer_schedule, (std::vector<int64_t>{0, 1, 2, 1}));
+  EXPECT_EQ(c.ve_layers, (std::vector<int64_t>{1, 2}));
+  EXPECT_THROW(apply_setting(c, "nope", "1", "--set"), Error);
+}
+
+TEST(Config, ValidationRejectsBadShapesAndSchedules) {
+  auto bad = [](auto edit) {
+    ModelConfig c;
+    edit(c);
+    EXPECT_THROW(validate(c), Error);
+  };
+  bad([](ModelConfig& c) { c.model_dim = 500; });           // not divisible by heads
+  bad([](ModelConfig& c) { c.num_kv_heads = 3; });          // heads % kv
+  bad([](ModelConfig& c) { c.rope_dims = 7; });             // odd
+  bad([](ModelConfig& c) { c.layer_schedule = {0, 9}; });   // block out of range
+  bad([](ModelConfig& c) { c.num_layers = 3; c.layer_schedule = {0, 1, 1}; });  // block 2 unused
+  bad([](ModelConfig& c) { c.ve_layers = {9}; });           // beyond 9 virtual layers
+  bad([](ModelConfig& c) { c.vocab_size = 70000; });        // does not fit uint16 shards
+  ModelConfig ok;
+  EXPECT_NO_THROW(validate(ok));
+}
+
+int64_t count_params(const ModelConfig& c) { return make_plan(c).layout.count_elements(); }
+
+// #686 (SEEDS.md §2): 11 blocks, layers 4,5 repeated, BigramHash 2048, VE128 at virtual
+// 9,10, per-virtual-layer scalars; its log reports 26,998,380 parameters.
+TEST(Plan, Seed686ShapeHasTheReferenceParameterCount) {
+  ModelConfig c;
+  c.num_layers = 11;
+  c.layer_schedule = {0, 1, 2, 3, 4, 5, 4, 5, 6, 7, 8, 9, 10};
+  c.mlp_mult = 3;
+  c.bigram_vocab_size = 2048;
+  c.ve_enabled = true;
+  c.ve_layers = {9, 10};
+  EXPECT_EQ(count_params(c), 26998380);
+}
+
+TEST(Plan, NamesShapesAndWiring) {
+  ModelConfig c;
+  c.num_layers = 3;
+  c.layer_schedule = {0, 1, 2, 1, 2};
+  c.model_dim = 64;
+  c.num_heads = 4;
+  c.num_kv_heads = 2;
+  c.value_residual = true;
+  c.gated_attention = true;
+  c.tie_embeddings = false;
+  ModelPlan p = make_plan(c);
+  auto shape = [&](const std::string& n) { return p.layout.info(p.layout.find(n)).shape; };
+  EXPECT_EQ(shape("blocks.2.attn.c_k.weight"), (Shape{32, 64}));
+  EXPECT_EQ(shape("blocks.4.attn.vr_lambda"), (Shape{2}));
+  EXPECT_EQ(shape("blocks.4.attn.attn_gate.weight"), (Shape{4, 64}));
+  EXPECT_EQ(shape("skip_weights"), (Shape{2, 64}));
+  EXPECT_EQ(shape("lm_head.weight"), (Shape{1024, 64}));
+  EXPECT_EQ(p.layout.find("blocks.3.attn.c_q.weight"), -1);  // only 3 physical blocks
+  // 5 virtual layers: enc = 2, decoder layers 2 and 3 take encoders 1 and 0; 4 takes none.
+  EXPECT_EQ(p.wiring[2].skip_from, 1);
+  EXPECT_EQ(p.wiring[3].skip_from, 0);
+  EXPECT_EQ(p.wiring[4].skip_in, -1);
+  EXPECT_EQ(p.wiring[0].skip_out, 1);
+  EXPECT_EQ(p.wiring[3].physical, 1);
+  EXPECT_FALSE(p.wiring[0].value_residual);
+  EXPECT_TRUE(p.wiring[1].value_residual);
+}
+
+}  // namespace
+}  // namespace pgolf
