@@ -2,6 +2,7 @@
 // contiguous sequences (x = tokens[i*T, i*T+T), y = x shifted by one) with a checkpoint,
 // and for grad also write d(loss)/d(param) under the parameter names (SPEC §6).
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <vector>
 
@@ -49,6 +50,8 @@ void run_score(const ScoreOptions& o, bool with_grad) {
 
   auto start = std::chrono::steady_clock::now();
   double loss = model->forward(x.data(), y.data(), o.batch, o.seq_len);
+  PGOLF_CHECK(std::isfinite(loss), "the loss of ", o.checkpoint, " on ", o.tokens, " is ", loss,
+              " (the weights overflow in the forward pass)");
   if (with_grad) {
     model->params().zero_grads();
     model->backward();

@@ -9,7 +9,6 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
-#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -17,6 +16,7 @@
 
 #include "core/error.h"
 #include "io/atomic_file.h"
+#include "io/file_size.h"
 
 namespace pgolf::io {
 namespace {
@@ -65,16 +65,6 @@ struct Entry {
   Shape shape;
   uint64_t begin, end;  // relative to the start of the data section
 };
-
-uint64_t file_size_or_fail(const std::string& path) {
-  std::error_code ec;
-  const auto st = std::filesystem::status(path, ec);
-  if (!std::filesystem::exists(st)) fail(path, ": safetensors file not found");
-  if (std::filesystem::is_directory(st)) fail(path, ": is a directory, not a safetensors file");
-  const auto size = std::filesystem::file_size(path, ec);
-  if (ec) fail(path, ": cannot read the safetensors file's size (", ec.message(), ")");
-  return size;
-}
 
 // Reads the length prefix and the JSON text it announces; `in` is left at the data.
 std::string read_header_text(const std::string& path, std::ifstream& in, uint64_t file_size) {
@@ -345,7 +335,7 @@ void StFile::add_f64(const std::string& name, const Shape& shape, const double* 
 }
 
 StFile read_safetensors(const std::string& path) {
-  const uint64_t file_size = file_size_or_fail(path);
+  const uint64_t file_size = static_cast<uint64_t>(file_size_or_fail(path, "safetensors file"));
   std::ifstream in(path, std::ios::binary);
   if (!in) fail(path, ": cannot open the safetensors file (", std::strerror(errno), ")");
   const std::string text = read_header_text(path, in, file_size);

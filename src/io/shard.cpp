@@ -6,11 +6,11 @@
 #include <bit>
 #include <cerrno>
 #include <cstring>
-#include <filesystem>
 #include <fstream>
 
 #include "core/error.h"
 #include "io/atomic_file.h"
+#include "io/file_size.h"
 
 namespace pgolf::io {
 namespace {
@@ -24,16 +24,6 @@ constexpr int64_t kHeaderBytes = kHeaderWords * sizeof(int32_t);
 using Header = std::array<int32_t, kHeaderWords>;
 
 int64_t expected_file_size(int64_t num_tokens) { return kHeaderBytes + 2 * num_tokens; }
-
-int64_t file_size_or_fail(const std::string& path) {
-  std::error_code ec;
-  const auto st = std::filesystem::status(path, ec);
-  if (!std::filesystem::exists(st)) fail(path, ": token shard not found");
-  if (std::filesystem::is_directory(st)) fail(path, ": is a directory, not a token shard");
-  const auto size = std::filesystem::file_size(path, ec);
-  if (ec) fail(path, ": cannot read the token shard's size (", ec.message(), ")");
-  return static_cast<int64_t>(size);
-}
 
 // Validates the header against SPEC §5 and the file size; returns num_tokens.
 int64_t validate(const std::string& path, const Header& h, int64_t file_size) {
@@ -51,7 +41,7 @@ int64_t validate(const std::string& path, const Header& h, int64_t file_size) {
 
 // Opens `path`, reads and validates its header; leaves `in` at the first token.
 int64_t open_shard(const std::string& path, std::ifstream& in) {
-  const int64_t size = file_size_or_fail(path);
+  const int64_t size = file_size_or_fail(path, "token shard");
   if (size < kHeaderBytes)
     fail(path, ": token shard is ", size, " bytes, shorter than its ", kHeaderBytes,
          "-byte header");

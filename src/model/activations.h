@@ -25,9 +25,15 @@ struct LayerActs {
   T *o, *x_mid, *rstd2, *m, *hpre, *act, *mo;
 };
 
+// The sizes every pass uses, in one place: rows N = B*seq, widths of SPEC §2's notation.
+struct Dims {
+  int64_t N, B, seq, d, kv, H, Hkv, hd, r, mh, V;
+};
+
 template <typename T>
 struct Activations {
   int64_t B = 0, seq = 0, N = 0;
+  Dims dims;
   Arena<T> arena;
   std::vector<int32_t> ids, targets, bigram_idx;
 
@@ -58,6 +64,8 @@ template <typename T>
 Activations<T>::Activations(const ModelPlan& plan, int64_t B_, int64_t seq_)
     : B(B_), seq(seq_), N(B_ * seq_) {
   const auto& c = plan.cfg;
+  dims = {N, B, seq, c.model_dim, c.kv_dim(), c.num_heads, c.num_kv_heads, c.head_dim(),
+          c.rope_width(), c.mlp_hidden(), c.vocab_size};
   const int64_t d = c.model_dim, kv = c.kv_dim(), H = c.num_heads, Hkv = c.num_kv_heads;
   const int64_t mh = c.mlp_hidden(), V = c.vocab_size, L = c.num_virtual();
   ids.resize(size_t(N));

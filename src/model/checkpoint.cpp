@@ -1,5 +1,6 @@
 #include "model/checkpoint.h"
 
+#include <cmath>
 #include <vector>
 
 #include "core/error.h"
@@ -42,7 +43,11 @@ void load_tensors(const io::StFile& file, const std::string& path, const ModelPl
     PGOLF_CHECK(t->dtype == io::DType::F32 || t->dtype == io::DType::F64, path, ": tensor ",
                 p.name, " has dtype ", io::dtype_name(t->dtype), ", expected F32");
     std::vector<double> v = t->to_f64();
-    for (int64_t i = 0; i < p.numel; ++i) values[p.offset + i] = T(v[size_t(i)]);
+    for (int64_t i = 0; i < p.numel; ++i) {
+      PGOLF_CHECK(std::isfinite(v[size_t(i)]), path, ": tensor ", p.name,
+                  " holds a non-finite value (", v[size_t(i)], ") at element ", i);
+      values[p.offset + i] = T(v[size_t(i)]);
+    }
   }
   for (const auto& t : file.tensors)
     PGOLF_CHECK(plan.layout.find(t.name) >= 0, path, " holds tensor ", t.name,

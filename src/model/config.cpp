@@ -34,6 +34,10 @@ void read_value(const json& v, bool& out, const std::string& key, const std::str
 void read_value(const json& v, std::vector<int64_t>& out, const std::string& key,
                 const std::string& where) {
   out.clear();
+  if (v.is_number_integer()) {  // one entry: "--set ve_layers=9", VE_LAYERS=9
+    out.push_back(v.get<int64_t>());
+    return;
+  }
   if (v.is_string()) {  // the reference's "9,10" form
     std::stringstream ss(v.get<std::string>());
     std::string item;

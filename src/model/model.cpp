@@ -41,6 +41,14 @@ const T* Model<T>::token_losses() const {
   return acts_->losses;
 }
 
+// Virtual layer v's wiring, scalars, block matrices and activations.
+template <typename T>
+typename Model<T>::LayerRefs Model<T>::layer(int64_t v) {
+  const LayerWiring& w = plan_.wiring[size_t(v)];
+  return {w, plan_.layers[size_t(v)], plan_.blocks[size_t(w.physical)],
+          acts_->layers[size_t(v)]};
+}
+
 template <typename T>
 void Model<T>::prepare(int64_t B, int64_t seq) {
   if (acts_ && acts_->B == B && acts_->seq == seq) return;
@@ -101,13 +109,8 @@ template <typename T>
 void Model<T>::block_forward(int64_t v) {
   auto& A = *acts_;
   const auto& c = plan_.cfg;
-  const auto& w = plan_.wiring[size_t(v)];
-  const auto& lp = plan_.layers[size_t(v)];
-  const auto& bp = plan_.blocks[size_t(w.physical)];
-  auto& la = A.layers[size_t(v)];
-  const int64_t N = A.N, B = A.B, seq = A.seq, d = c.model_dim, kv = c.kv_dim();
-  const int64_t H = c.num_heads, Hkv = c.num_kv_heads, hd = c.head_dim(), r = c.rope_width();
-  const int64_t mh = c.mlp_hidden();
+  auto [w, lp, bp, la] = layer(v);
+  const auto [N, B, seq, d, kv, H, Hkv, hd, r, mh, V] = A.dims;
   const T s = T(w.ln_scale);
   auto W = [&](int i) { return params_.value(i); };
 
@@ -222,13 +225,8 @@ template <typename T>
 void Model<T>::block_backward(int64_t v, T*& dcur, T*& dnext) {
   auto& A = *acts_;
   const auto& c = plan_.cfg;
-  const auto& w = plan_.wiring[size_t(v)];
-  const auto& lp = plan_.layers[size_t(v)];
-  const auto& bp = plan_.blocks[size_t(w.physical)];
-  auto& la = A.layers[size_t(v)];
-  const int64_t N = A.N, B = A.B, seq = A.seq, d = c.model_dim, kv = c.kv_dim();
-  const int64_t H = c.num_heads, Hkv = c.num_kv_heads, hd = c.head_dim(), r = c.rope_width();
-  const int64_t mh = c.mlp_hidden();
+  auto [w, lp, bp, la] = layer(v);
+  const auto [N, B, seq, d, kv, H, Hkv, hd, r, mh, V] = A.dims;
   const T s = T(w.ln_scale);
   T* const none = nullptr;
   auto W = [&](int i) { return params_.value(i); };

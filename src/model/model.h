@@ -13,6 +13,8 @@ namespace pgolf {
 
 template <typename T>
 struct Activations;
+template <typename T>
+struct LayerActs;
 
 template <typename T>
 class Model {
@@ -38,6 +40,13 @@ class Model {
   const T* token_losses() const;
 
  private:
+  struct LayerRefs {
+    const LayerWiring& w;
+    const LayerParams& lp;
+    const BlockParams& bp;
+    LayerActs<T>& la;
+  };
+  LayerRefs layer(int64_t v);
   void prepare(int64_t B, int64_t seq_len);
   void block_forward(int64_t v);
   void block_backward(int64_t v, T*& dcur, T*& dnext);

@@ -1,53 +1,31 @@
 // write_file_atomic (SPEC §6): the target holds the old or the complete new content, never
 // a partial one, and no temporary file survives a failure.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <stdexcept>
 
 #include "core/error.h"
 #include "io/atomic_file.h"
+#include "support/temp_dir_test.h"
 
 namespace fs = std::filesystem;
 using pgolf::io::write_file_atomic;
 
 namespace {
 
-class AtomicFile : public testing::Test {
+class AtomicFile : public pgolf::test::TempDirTest {
  protected:
-  void SetUp() override {
-    const auto* info = testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::temp_directory_path() /
-           ("pgolf_atomic_" + std::to_string(::getpid()) + "_" + info->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override {
-    fs::permissions(dir_, fs::perms::owner_all, fs::perm_options::add);
-    fs::remove_all(dir_);
-  }
-
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
-
-  static std::string slurp(const std::string& p) {
-    std::ifstream in(p, std::ios::binary);
-    std::ostringstream s;
-    s << in.rdbuf();
-    return s.str();
-  }
+  AtomicFile() : TempDirTest("pgolf_atomic") {}
 
   static void put(const std::string& p, const std::string& content) {
     std::ofstream(p, std::ios::binary) << content;
   }
 
   size_t entries() const {
-    return std::distance(fs::directory_iterator(dir_), fs::directory_iterator());
+    return std::distance(fs::directory_iterator(dir()), fs::directory_iterator());
   }
-
-  fs::path dir_;
 };
 
 TEST_F(AtomicFile, WritesTheContentAndLeavesNoTemporary) {

@@ -2,38 +2,30 @@
 // half-precision conversion, and one clear pgolf::Error (never a crash) for every kind of
 // broken file.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <bit>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <functional>
 #include <limits>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
 #include "io/safetensors.h"
+#include "support/temp_dir_test.h"
 
 namespace fs = std::filesystem;
 using namespace pgolf::io;
 using nlohmann::json;
+using pgolf::test::contains;
+using pgolf::test::error_of;
 
 namespace {
 
-class Safetensors : public testing::Test {
+class Safetensors : public pgolf::test::TempDirTest {
  protected:
-  void SetUp() override {
-    const auto* info = testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::temp_directory_path() /
-           ("pgolf_safetensors_" + std::to_string(::getpid()) + "_" + info->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+  Safetensors() : TempDirTest("pgolf_safetensors") {}
 
   // A file made byte by byte: length prefix, `header` verbatim, then `data`.
   std::string raw_file(const std::string& header, const std::string& data,
@@ -45,28 +37,7 @@ class Safetensors : public testing::Test {
     out << header << data;
     return p;
   }
-
-  static std::string slurp(const std::string& p) {
-    std::ifstream in(p, std::ios::binary);
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-  }
-
-  fs::path dir_;
 };
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const pgolf::Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected pgolf::Error";
-  return "";
-}
-
-bool contains(const std::string& haystack, const std::string& needle) {
-  return haystack.find(needle) != std::string::npos;
-}
 
 StFile sample_file() {
   StFile f;
@@ -259,7 +230,7 @@ TEST_F(Safetensors, MissingFileIsAnError) {
   const std::string p = path("missing.safetensors");
   const std::string msg = error_of([&] { read_safetensors(p); });
   EXPECT_TRUE(contains(msg, p) && contains(msg, "not found")) << msg;
-  EXPECT_THROW(read_safetensors(dir_.string()), pgolf::Error);
+  EXPECT_THROW(read_safetensors(dir().string()), pgolf::Error);
 }
 
 TEST_F(Safetensors, GarbageIsAnError) {

@@ -1,35 +1,27 @@
 // Token shards (SPEC §5): the exact challenge layout, and one clear error naming the file
 // for every way a shard can be malformed.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <array>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <functional>
 #include <sstream>
 
 #include "core/error.h"
 #include "io/shard.h"
+#include "support/temp_dir_test.h"
 
 namespace fs = std::filesystem;
 using namespace pgolf::io;
+using pgolf::test::contains;
+using pgolf::test::error_of;
 
 namespace {
 
-class Shard : public testing::Test {
+class Shard : public pgolf::test::TempDirTest {
  protected:
-  void SetUp() override {
-    const auto* info = testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::temp_directory_path() /
-           ("pgolf_shard_" + std::to_string(::getpid()) + "_" + info->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+  Shard() : TempDirTest("pgolf_shard") {}
 
   // A shard written byte by byte, so the tests do not depend on write_shard.
   std::string raw_shard(int32_t magic, int32_t version, int32_t num_tokens, size_t token_count) {
@@ -44,24 +36,7 @@ class Shard : public testing::Test {
     out.write(reinterpret_cast<const char*>(tokens.data()), 2 * token_count);
     return p;
   }
-
-  fs::path dir_;
 };
-
-// The message of the pgolf::Error that f throws; fails the test when it throws none.
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const pgolf::Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected pgolf::Error";
-  return "";
-}
-
-bool contains(const std::string& haystack, const std::string& needle) {
-  return haystack.find(needle) != std::string::npos;
-}
 
 TEST_F(Shard, RoundTrip) {
   const std::vector<uint16_t> tokens = {0, 1, 2, 1023, 40000, 65535};
@@ -112,8 +87,8 @@ TEST_F(Shard, MissingFileIsAnError) {
 }
 
 TEST_F(Shard, DirectoryIsAnError) {
-  const std::string msg = error_of([&] { read_shard(dir_.string()); });
-  EXPECT_TRUE(contains(msg, dir_.string())) << msg;
+  const std::string msg = error_of([&] { read_shard(dir().string()); });
+  EXPECT_TRUE(contains(msg, dir().string())) << msg;
 }
 
 TEST_F(Shard, FileShorterThanTheHeaderIsAnError) {

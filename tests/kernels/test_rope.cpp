@@ -53,6 +53,26 @@ const Case kCases[] = {
 // Big enough for the kernels to go multithreaded (small calls stay on one thread).
 const Case kLarge{2, 300, 4, 64, 32, 256};
 
+// The cos/sin tables of case c (rdims resolved), as the kernels take them.
+template <typename T>
+struct Tables {
+  std::vector<T> cos, sin;
+};
+template <typename T>
+Tables<T> tables_for(const Case& c, double base = 10000) {
+  const int64_t r = c.rdims ? c.rdims : c.hd;
+  Tables<T> tb{std::vector<T>(c.T * r / 2), std::vector<T>(c.T * r / 2)};
+  pgolf::cpu::rope_tables<T>(c.T, r, base, c.train_len, tb.cos.data(), tb.sin.data());
+  return tb;
+}
+
+// dx += rope_backward(dout) for case c.
+void backward(const Case& c, const Tables<double>& tb, const std::vector<double>& dout,
+              std::vector<double>& dx) {
+  pgolf::cpu::rope_backward<double>(dout.data(), dx.data(), tb.cos.data(), tb.sin.data(), c.B,
+                                    c.T, c.heads, c.hd, c.rdims);
+}
+
 template <typename T>
 void check_forward(double tol) {
   const double base = 10000;
@@ -62,22 +82,21 @@ void check_forward(double tol) {
     SCOPED_TRACE(testing::Message() << "T=" << c.T << " hd=" << c.hd << " rdims=" << c.rdims
                                     << " train_len=" << c.train_len);
     const int64_t r = c.rdims ? c.rdims : c.hd, n = c.B * c.T * c.heads * c.hd;
-    std::vector<T> cos(c.T * r / 2), sin(c.T * r / 2);
-    pgolf::cpu::rope_tables<T>(c.T, r, base, c.train_len, cos.data(), sin.data());
+    const auto tb = tables_for<T>(c, base);
     for (int64_t t = 0; t < c.T; t++)
       for (int64_t j = 0; j < r / 2; j++) {
         const double a = angle(t, j, r, base, c.T, c.train_len);
-        ASSERT_NEAR(cos[t * r / 2 + j], std::cos(a), tol) << "t=" << t << " j=" << j;
-        ASSERT_NEAR(sin[t * r / 2 + j], std::sin(a), tol) << "t=" << t << " j=" << j;
+        ASSERT_NEAR(tb.cos[t * r / 2 + j], std::cos(a), tol) << "t=" << t << " j=" << j;
+        ASSERT_NEAR(tb.sin[t * r / 2 + j], std::sin(a), tol) << "t=" << t << " j=" << j;
       }
     const auto x = random_vector(n, 1);
     const auto expected = reference(x, c.B, c.T, c.heads, c.hd, r, base, c.train_len);
     std::vector<T> xt(x.begin(), x.end()), out(n, T(7));
-    pgolf::cpu::rope_forward<T>(xt.data(), out.data(), cos.data(), sin.data(), c.B, c.T, c.heads,
-                                c.hd, c.rdims);
+    pgolf::cpu::rope_forward<T>(xt.data(), out.data(), tb.cos.data(), tb.sin.data(), c.B, c.T,
+                                c.heads, c.hd, c.rdims);
     for (int64_t i = 0; i < n; i++) ASSERT_NEAR(out[i], expected[i], tol) << "out at " << i;
-    pgolf::cpu::rope_forward<T>(xt.data(), xt.data(), cos.data(), sin.data(), c.B, c.T, c.heads,
-                                c.hd, c.rdims);  // in place
+    pgolf::cpu::rope_forward<T>(xt.data(), xt.data(), tb.cos.data(), tb.sin.data(), c.B, c.T,
+                                c.heads, c.hd, c.rdims);  // in place
     EXPECT_EQ(xt, out);
   }
 }
@@ -111,19 +130,17 @@ TEST(RopeCpu, TablesRejectZeroDims) {
 TEST(RopeCpu, GradientsMatchFiniteDifferences) {
   for (const Case& c : kCases) {
     SCOPED_TRACE(testing::Message() << "hd=" << c.hd << " rdims=" << c.rdims);
-    const int64_t r = c.rdims ? c.rdims : c.hd, n = c.B * c.T * c.heads * c.hd;
-    std::vector<double> cos(c.T * r / 2), sin(c.T * r / 2);
-    pgolf::cpu::rope_tables<double>(c.T, r, 10000, c.train_len, cos.data(), sin.data());
+    const int64_t n = c.B * c.T * c.heads * c.hd;
+    const auto tb = tables_for<double>(c);
     auto x = random_vector(n, 2), w = random_vector(n, 3);
     std::vector<double> out(n);
     auto loss = [&] {
-      pgolf::cpu::rope_forward<double>(x.data(), out.data(), cos.data(), sin.data(), c.B, c.T,
-                                       c.heads, c.hd, c.rdims);
+      pgolf::cpu::rope_forward<double>(x.data(), out.data(), tb.cos.data(), tb.sin.data(), c.B,
+                                       c.T, c.heads, c.hd, c.rdims);
       return pgolf::test::dot(out, w);
     };
     std::vector<double> dx(n, 0);
-    pgolf::cpu::rope_backward<double>(w.data(), dx.data(), cos.data(), sin.data(), c.B, c.T,
-                                      c.heads, c.hd, c.rdims);
+    backward(c, tb, w, dx);
     pgolf::test::check_gradients({{"x", x.data(), dx.data(), n}}, loss);
   }
 }
@@ -131,15 +148,12 @@ TEST(RopeCpu, GradientsMatchFiniteDifferences) {
 TEST(RopeCpu, BackwardAccumulates) {
   const Case c = kLarge;
   const int64_t n = c.B * c.T * c.heads * c.hd;
-  std::vector<double> cos(c.T * c.rdims / 2), sin(c.T * c.rdims / 2);
-  pgolf::cpu::rope_tables<double>(c.T, c.rdims, 10000, c.train_len, cos.data(), sin.data());
+  const auto tb = tables_for<double>(c);
   const auto dout = random_vector(n, 4);
   std::vector<double> dx(n, 0);
-  pgolf::cpu::rope_backward<double>(dout.data(), dx.data(), cos.data(), sin.data(), c.B, c.T,
-                                    c.heads, c.hd, c.rdims);
+  backward(c, tb, dout, dx);
   auto dx_pre = random_vector(n, 5), dx_acc = dx_pre;
-  pgolf::cpu::rope_backward<double>(dout.data(), dx_acc.data(), cos.data(), sin.data(), c.B, c.T,
-                                    c.heads, c.hd, c.rdims);
+  backward(c, tb, dout, dx_acc);
   for (int64_t i = 0; i < n; i++) ASSERT_NEAR(dx_acc[i], dx_pre[i] + dx[i], 1e-14) << i;
 }
 
@@ -147,15 +161,13 @@ TEST(RopeCpu, BackwardAccumulates) {
 TEST(RopeCpu, BackwardIndependentOfThreadCount) {
   const Case c = kLarge;
   const int64_t n = c.B * c.T * c.heads * c.hd;
-  std::vector<double> cos(c.T * c.rdims / 2), sin(c.T * c.rdims / 2);
-  pgolf::cpu::rope_tables<double>(c.T, c.rdims, 10000, c.train_len, cos.data(), sin.data());
+  const auto tb = tables_for<double>(c);
   const auto dout = random_vector(n, 6);
   auto run = [&](int threads) {
     std::vector<double> dx(n, 0);
     const int saved = omp_get_max_threads();
     omp_set_num_threads(threads);
-    pgolf::cpu::rope_backward<double>(dout.data(), dx.data(), cos.data(), sin.data(), c.B, c.T,
-                                      c.heads, c.hd, c.rdims);
+    backward(c, tb, dout, dx);
     omp_set_num_threads(saved);
     return dx;
   };

@@ -51,6 +51,8 @@ TEST(Config, EnvironmentAndSetOverrides) {
   EXPECT_EQ(c.num_layers, 11);
   EXPECT_EQ(c.ve_layers, (std::vector<int64_t>{9, 10}));
   apply_setting(c, "layer_schedule", "[0,1,2,1]", "--set");
+  apply_setting(c, "ve_layers", "7", "--set");
+  EXPECT_EQ(c.ve_layers, (std::vector<int64_t>{7}));
   apply_setting(c, "ve_layers", "1,2", "--set");
   EXPECT_EQ(c.layer_schedule, (std::vector<int64_t>{0, 1, 2, 1}));
   EXPECT_EQ(c.ve_layers, (std::vector<int64_t>{1, 2}));

@@ -248,6 +248,7 @@ def forward_logits(P, cfg, x):
         ve_base = P["ve_shared.scale"] * ve_base  # [B,T,kv]
 
     cos, sin = rope_tables(T, D.rd, float(cfg["rope_base"]), int(cfg["rope_train_seq_len"]))
+    cos, sin = cos.to(h.dtype), sin.to(h.dtype)  # float64 tables, in the model dtype
     xsa_n = int(cfg["xsa_last_n"])
     slope = float(cfg["negative_slope"])
 

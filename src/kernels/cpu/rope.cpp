@@ -37,10 +37,15 @@ void rope_tables(int64_t seq_len, int64_t rdims, double base, int64_t train_seq_
   }
 }
 
-// out = [x1 cos + x2 sin, -x1 sin + x2 cos, x_pass] per head, x1 = x[:r/2], x2 = x[r/2:r].
-template <typename T>
-void rope_forward(const T* x, T* out, const T* cos, const T* sin, int64_t B, int64_t seq_len,
-                  int64_t heads, int64_t hd, int64_t rdims) {
+namespace {
+
+// Rotates each head of src by `sign` times the RoPE angle into dst: with s' = sign * sin,
+// dst1 = src1 cos + src2 s', dst2 = -src1 s' + src2 cos; dims past r pass through. With
+// `accumulate` dst += the result (dst must not alias src); otherwise dst = the result and
+// dst may alias src (the pass-through copy is then skipped). sign is +1 or -1, so s' is exact.
+template <typename T, bool accumulate>
+void rotate(const T* src, T* dst, const T* cos, const T* sin, T sign, int64_t B,
+            int64_t seq_len, int64_t heads, int64_t hd, int64_t rdims) {
   const int64_t r = rdims == 0 ? hd : rdims, half = r / 2;
 #pragma omp parallel for collapse(2) if (B * seq_len * heads * hd >= kMinParallel)
   for (int64_t b = 0; b < B; b++)
@@ -48,40 +53,43 @@ void rope_forward(const T* x, T* out, const T* cos, const T* sin, int64_t B, int
       const T *c = cos + t * half, *s = sin + t * half;
       for (int64_t h = 0; h < heads; h++) {
         const int64_t off = ((b * seq_len + t) * heads + h) * hd;
-        const T* xi = x + off;
-        T* o = out + off;
+        const T* xi = src + off;
+        T* o = dst + off;
         for (int64_t j = 0; j < half; j++) {
-          const T x1 = xi[j], x2 = xi[j + half];
-          o[j] = x1 * c[j] + x2 * s[j];
-          o[j + half] = -x1 * s[j] + x2 * c[j];
+          const T x1 = xi[j], x2 = xi[j + half], sj = sign * s[j];
+          const T y1 = x1 * c[j] + x2 * sj, y2 = -x1 * sj + x2 * c[j];
+          if constexpr (accumulate) {
+            o[j] += y1;
+            o[j + half] += y2;
+          } else {
+            o[j] = y1;
+            o[j + half] = y2;
+          }
         }
-        if (o != xi)
+        if constexpr (accumulate) {
+          for (int64_t d = r; d < hd; d++) o[d] += xi[d];
+        } else if (o != xi) {
           for (int64_t d = r; d < hd; d++) o[d] = xi[d];
+        }
       }
     }
 }
 
+}  // namespace
+
+// out = [x1 cos + x2 sin, -x1 sin + x2 cos, x_pass] per head, x1 = x[:r/2], x2 = x[r/2:r].
+template <typename T>
+void rope_forward(const T* x, T* out, const T* cos, const T* sin, int64_t B, int64_t seq_len,
+                  int64_t heads, int64_t hd, int64_t rdims) {
+  rotate<T, false>(x, out, cos, sin, T(1), B, seq_len, heads, hd, rdims);
+}
+
 // dx += R^T dout: dx1 += dout1 cos - dout2 sin, dx2 += dout1 sin + dout2 cos; dx_pass += dout_pass.
+// R^T is the rotation by the negated angle.
 template <typename T>
 void rope_backward(const T* dout, T* dx, const T* cos, const T* sin, int64_t B, int64_t seq_len,
                    int64_t heads, int64_t hd, int64_t rdims) {
-  const int64_t r = rdims == 0 ? hd : rdims, half = r / 2;
-#pragma omp parallel for collapse(2) if (B * seq_len * heads * hd >= kMinParallel)
-  for (int64_t b = 0; b < B; b++)
-    for (int64_t t = 0; t < seq_len; t++) {
-      const T *c = cos + t * half, *s = sin + t * half;
-      for (int64_t h = 0; h < heads; h++) {
-        const int64_t off = ((b * seq_len + t) * heads + h) * hd;
-        const T* g = dout + off;
-        T* d = dx + off;
-        for (int64_t j = 0; j < half; j++) {
-          const T g1 = g[j], g2 = g[j + half];
-          d[j] += g1 * c[j] - g2 * s[j];
-          d[j + half] += g1 * s[j] + g2 * c[j];
-        }
-        for (int64_t i = r; i < hd; i++) d[i] += g[i];
-      }
-    }
+  rotate<T, true>(dout, dx, cos, sin, T(-1), B, seq_len, heads, hd, rdims);
 }
 
 template void rope_tables<float>(int64_t, int64_t, double, int64_t, float*, float*);

@@ -1,0 +1,112 @@
+#!/usr/bin/python3
+"""Command-line behaviour of `pgolf init/eval/grad` (SPEC §6): results on good input, and on
+bad input one sentence on stderr, a non-zero exit, and no half-written or clobbered file.
+
+    python3 tests/cli/test_cli.py --pgolf PATH --workdir DIR
+"""
+import argparse
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+
+FAILURES = []
+
+
+def check(cond, what):
+    print(("ok   " if cond else "FAIL ") + what)
+    if not cond:
+        FAILURES.append(what)
+
+
+def write_shard(path, tokens, magic=20240520, version=1, count=None):
+    header = [magic, version, len(tokens) if count is None else count] + [0] * 253
+    with open(path, "wb") as f:
+        f.write(struct.pack("<256i", *header))
+        f.write(struct.pack(f"<{len(tokens)}H", *tokens))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--pgolf", required=True)
+    ap.add_argument("--workdir", required=True)
+    a = ap.parse_args()
+    shutil.rmtree(a.workdir, ignore_errors=True)
+    os.makedirs(a.workdir)
+    w = lambda name: os.path.join(a.workdir, name)  # noqa: E731
+
+    def pgolf(*args):
+        return subprocess.run([a.pgolf, *args], capture_output=True, text=True, timeout=120)
+
+    def expect_error(what, args, needle):
+        r = pgolf(*args)
+        lines = r.stderr.strip().splitlines()
+        check(r.returncode != 0 and len(lines) == 1 and lines[0].startswith("pgolf: ")
+              and needle in lines[0],
+              f"{what}: exit {r.returncode}, stderr {r.stderr.strip()!r}")
+
+    r = pgolf("--help")
+    check(r.returncode == 0 and all(c in r.stdout for c in ("init", "eval", "grad")),
+          "--help lists init, eval and grad")
+
+    small = ["--set", "num_layers=2", "--set", "model_dim=32", "--set", "num_heads=2",
+             "--set", "num_kv_heads=1", "--set", "vocab_size=64", "--set", "ve_layers=1"]
+    r = pgolf("init", "--preset", "tiny", *small, "--out", w("model.safetensors"))
+    check(r.returncode == 0 and os.path.exists(w("model.safetensors")), "init writes a checkpoint")
+    write_shard(w("tokens.bin"), [(7 * i + 3) % 64 for i in range(2 * 16 + 1)])
+    score = ["--checkpoint", w("model.safetensors"), "--tokens", w("tokens.bin"),
+             "--seq-len", "16", "--batch", "2", "--json"]
+    ev = pgolf("eval", *score)
+    gr = pgolf("grad", *score, "--out", w("grads.safetensors"))
+    ok = ev.returncode == 0 and gr.returncode == 0
+    if ok:
+        e, g = json.loads(ev.stdout), json.loads(gr.stdout)
+        check(e["tokens"] == 32 and e["val_loss"] == g["val_loss"] and e["val_loss"] > 0,
+              f"eval and grad agree on the loss ({e['val_loss']}) over 32 tokens")
+    else:
+        check(False, f"eval/grad run: {ev.stderr} {gr.stderr}")
+    check(not [f for f in os.listdir(a.workdir) if ".tmp" in f], "no temporary files are left")
+
+    # Bad input: one sentence, non-zero exit.
+    expect_error("unknown preset", ["init", "--preset", "nope", "--out", w("x.safetensors")],
+                 "unknown preset")
+    expect_error("unknown --set key", ["init", "--set", "num_layerz=3", "--out", w("x.safetensors")],
+                 "num_layerz")
+    check(not os.path.exists(w("x.safetensors")), "a failed init writes nothing")
+    expect_error("missing checkpoint", ["eval", "--checkpoint", w("none.safetensors"),
+                                        "--tokens", w("tokens.bin")], "none.safetensors")
+    with open(w("model.safetensors"), "rb") as f:
+        blob = f.read()
+    with open(w("truncated.safetensors"), "wb") as f:
+        f.write(blob[: len(blob) // 2])
+    expect_error("truncated checkpoint", ["eval", "--checkpoint", w("truncated.safetensors"),
+                                          "--tokens", w("tokens.bin")], "truncated.safetensors")
+    write_shard(w("badmagic.bin"), [1, 2, 3], magic=1234)
+    expect_error("wrong shard magic", ["eval", *score[:2], "--tokens", w("badmagic.bin")],
+                 "badmagic.bin")
+    write_shard(w("short.bin"), [1] * 20)
+    expect_error("shard shorter than B*T+1", ["eval", *score[:2], "--tokens", w("short.bin"),
+                                              "--seq-len", "16", "--batch", "2"], "short.bin")
+    write_shard(w("oov.bin"), [1] * 10 + [64] + [1] * 30)
+    expect_error("token outside the vocabulary", ["eval", *score[:2], "--tokens", w("oov.bin"),
+                                                  "--seq-len", "16", "--batch", "2"],
+                 "outside the checkpoint's vocabulary")
+
+    # A failing grad leaves an existing output untouched.
+    before = open(w("grads.safetensors"), "rb").read()
+    expect_error("grad on a bad shard", ["grad", *score[:2], "--tokens", w("oov.bin"),
+                                         "--seq-len", "16", "--batch", "2", "--out",
+                                         w("grads.safetensors")], "oov.bin")
+    check(open(w("grads.safetensors"), "rb").read() == before,
+          "a failed grad leaves the old output intact")
+    expect_error("output into a missing directory",
+                 ["grad", *score, "--out", w("missing/dir/grads.safetensors")], "missing/dir")
+
+    print(f"cli: {len(FAILURES)} failed" if FAILURES else "cli: all checks passed")
+    return 1 if FAILURES else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
