@@ -6,5 +6,7 @@ namespace pgolf {
 
 void add_init_command(CLI::App& app);   // cli/init_command.cpp
 void add_score_commands(CLI::App& app);  // cli/score_commands.cpp: eval, grad
+void add_train_command(CLI::App& app);   // cli/train_command.cpp
+void add_data_command(CLI::App& app);    // cli/data_command.cpp
 
 }  // namespace pgolf

@@ -2,7 +2,7 @@
 #include <cstdio>
 
 #include "cli/commands.h"
-#include "cli/model_source.h"
+#include "cli/config_options.h"
 #include "model/checkpoint.h"
 #include "model/init.h"
 
@@ -20,7 +20,7 @@ void add_init_command(CLI::App& app) {
   cmd->add_option("--seed", opt->seed, "Initialisation seed")->capture_default_str();
   cmd->add_option("--out", opt->out, "Checkpoint to write (.safetensors)")->required();
   cmd->callback([opt] {
-    Model<float> model(make_plan(opt->config.resolve()));
+    Model<float> model(make_plan(opt->config.resolve().model));
     init_params(model.plan(), model.params(), opt->seed);
     save_checkpoint(opt->out, model);
     std::printf("wrote %s: %lld parameters in %zu tensors\n", opt->out.c_str(),

@@ -13,6 +13,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   pgolf::add_init_command(app);
   pgolf::add_score_commands(app);
+  pgolf::add_train_command(app);
+  pgolf::add_data_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -53,7 +53,8 @@ struct Activations {
   T *dhn, *dhsum, *dbp = nullptr, *dbe = nullptr;
   std::vector<T*> dskip;  // gradient of each skip's encoder output
 
-  Activations(const ModelPlan& plan, int64_t B_, int64_t seq_);
+  // Plans every buffer for (B_, seq_) and carves them from `storage` (grown if needed).
+  Activations(const ModelPlan& plan, int64_t B_, int64_t seq_, Buffer<T>& storage);
 
  private:
   std::vector<std::pair<T**, typename Arena<T>::Slot>> pending_;
@@ -61,7 +62,8 @@ struct Activations {
 };
 
 template <typename T>
-Activations<T>::Activations(const ModelPlan& plan, int64_t B_, int64_t seq_)
+Activations<T>::Activations(const ModelPlan& plan, int64_t B_, int64_t seq_,
+                            Buffer<T>& storage)
     : B(B_), seq(seq_), N(B_ * seq_) {
   const auto& c = plan.cfg;
   dims = {N, B, seq, c.model_dim, c.kv_dim(), c.num_heads, c.num_kv_heads, c.head_dim(),
@@ -121,7 +123,7 @@ Activations<T>::Activations(const ModelPlan& plan, int64_t B_, int64_t seq_)
   dskip.assign(size_t(c.num_skips()), nullptr);
   for (auto& p : dskip) want(p, N * d);
 
-  arena.allocate();
+  arena.bind(storage);
   for (auto& [ptr, slot] : pending_) *ptr = arena.at(slot);
   pending_.clear();
   // Aliases for switched-off stages, so the forward reads one pointer per stage.

@@ -1,81 +1,16 @@
 #include "model/config.h"
 
-#include <cstdlib>
-#include <sstream>
-
+#include "core/config_fields.h"
 #include "core/error.h"
 
 namespace pgolf {
-namespace {
-
 using nlohmann::json;
-
-void read_value(const json& v, int64_t& out, const std::string& key, const std::string& where) {
-  if (v.is_number_integer()) { out = v.get<int64_t>(); return; }
-  if (v.is_number_float() && v.get<double>() == double(int64_t(v.get<double>()))) {
-    out = int64_t(v.get<double>());
-    return;
-  }
-  fail(where, ": key ", key, " must be an integer, got ", v.dump());
-}
-void read_value(const json& v, double& out, const std::string& key, const std::string& where) {
-  PGOLF_CHECK(v.is_number(), where, ": key ", key, " must be a number, got ", v.dump());
-  out = v.get<double>();
-}
-void read_value(const json& v, bool& out, const std::string& key, const std::string& where) {
-  if (v.is_boolean()) { out = v.get<bool>(); return; }
-  // The reference's environment variables spell switches as 0/1.
-  if (v.is_number_integer() && (v.get<int64_t>() == 0 || v.get<int64_t>() == 1)) {
-    out = v.get<int64_t>() == 1;
-    return;
-  }
-  fail(where, ": key ", key, " must be true or false, got ", v.dump());
-}
-void read_value(const json& v, std::vector<int64_t>& out, const std::string& key,
-                const std::string& where) {
-  out.clear();
-  if (v.is_number_integer()) {  // one entry: "--set ve_layers=9", VE_LAYERS=9
-    out.push_back(v.get<int64_t>());
-    return;
-  }
-  if (v.is_string()) {  // the reference's "9,10" form
-    std::stringstream ss(v.get<std::string>());
-    std::string item;
-    while (std::getline(ss, item, ',')) {
-      if (item.find_first_not_of(" \t") == std::string::npos) continue;
-      try {
-        size_t used = 0;
-        out.push_back(std::stoll(item, &used));
-        PGOLF_CHECK(item.find_first_not_of(" \t", used) == std::string::npos, "");
-      } catch (const std::exception&) {
-        fail(where, ": key ", key, " must be a list of integers, got \"", v.get<std::string>(),
-             "\"");
-      }
-    }
-    return;
-  }
-  PGOLF_CHECK(v.is_array(), where, ": key ", key, " must be a list of integers, got ", v.dump());
-  for (const auto& e : v) {
-    int64_t x = 0;
-    read_value(e, x, key, where);
-    out.push_back(x);
-  }
-}
-
-}  // namespace
 
 void apply_json(ModelConfig& cfg, const json& j, const std::string& where) {
   PGOLF_CHECK(j.is_object(), where, ": a config must be a JSON object");
-  for (auto it = j.begin(); it != j.end(); ++it) {
-    bool known = false;
-    cfg.for_each_field([&](const char* name, auto& field) {
-      if (it.key() == name) {
-        read_value(it.value(), field, name, where);
-        known = true;
-      }
-    });
-    PGOLF_CHECK(known, where, ": unknown config key \"", it.key(), "\"");
-  }
+  for (auto it = j.begin(); it != j.end(); ++it)
+    PGOLF_CHECK(set_field(cfg, it.key(), it.value(), where), where, ": unknown config key \"",
+                it.key(), "\"");
 }
 
 ModelConfig config_from_json(const json& j, const std::string& where) {
@@ -86,35 +21,8 @@ ModelConfig config_from_json(const json& j, const std::string& where) {
 
 json to_json(const ModelConfig& cfg) {
   json j = json::object();
-  cfg.for_each_field([&](const char* name, const auto& field) { j[name] = field; });
+  fields_to_json(cfg, j);
   return j;
-}
-
-void apply_setting(ModelConfig& cfg, const std::string& key, const std::string& value,
-                   const std::string& where) {
-  json v;
-  try {
-    v = json::parse(value);
-  } catch (const json::parse_error&) {
-    v = value;  // not JSON: a bare string such as "9,10"
-  }
-  apply_json(cfg, json{{key, v}}, where);
-}
-
-void apply_env_overrides(ModelConfig& cfg) {
-  json j = json::object();
-  cfg.for_each_field([&](const char* name, auto&) {
-    std::string env;
-    for (const char* c = name; *c; ++c) env += char(std::toupper(*c));
-    if (const char* value = std::getenv(env.c_str())) {
-      try {
-        j[name] = json::parse(value);
-      } catch (const json::parse_error&) {
-        j[name] = std::string(value);
-      }
-    }
-  });
-  apply_json(cfg, j, "environment");
 }
 
 void validate(const ModelConfig& c) {

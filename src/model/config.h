@@ -78,12 +78,6 @@ ModelConfig config_from_json(const nlohmann::json& j, const std::string& where);
 void apply_json(ModelConfig& cfg, const nlohmann::json& j, const std::string& where);
 // Every key, so a checkpoint alone rebuilds the model (SPEC §5 __metadata__.pgolf_config).
 nlohmann::json to_json(const ModelConfig& cfg);
-// Applies one `key=value` (the CLI's --set); the value is parsed as JSON, or taken as a
-// string for list keys ("9,10" is accepted for ve_layers and layer_schedule).
-void apply_setting(ModelConfig& cfg, const std::string& key, const std::string& value,
-                   const std::string& where);
-// The reference's environment variables (NUM_LAYERS=11, ...): upper-case key names.
-void apply_env_overrides(ModelConfig& cfg);
 // Checks shapes and ranges; throws pgolf::Error with the first problem.
 void validate(const ModelConfig& cfg);
 

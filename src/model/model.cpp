@@ -52,8 +52,7 @@ typename Model<T>::LayerRefs Model<T>::layer(int64_t v) {
 template <typename T>
 void Model<T>::prepare(int64_t B, int64_t seq) {
   if (acts_ && acts_->B == B && acts_->seq == seq) return;
-  acts_.reset();  // free the old arena before planning the new one
-  acts_ = std::make_unique<Activations<T>>(plan_, B, seq);
+  acts_ = std::make_unique<Activations<T>>(plan_, B, seq, arena_storage_);
   const auto& c = plan_.cfg;
   rope_tables(seq, c.rope_width(), c.rope_base, c.rope_train_seq_len, acts_->rope_cos,
               acts_->rope_sin);
@@ -163,7 +162,7 @@ void Model<T>::block_forward(int64_t v) {
 }
 
 template <typename T>
-void Model<T>::backward() {
+void Model<T>::backward(double loss_scale) {
   PGOLF_CHECK(acts_, "internal: backward() before forward()");
   auto& A = *acts_;
   const auto& c = plan_.cfg;
@@ -174,9 +173,9 @@ void Model<T>::backward() {
   auto G = [&](int i) { return params_.grad(i); };
 
   // Head: mean cross-entropy → softcap → logits → final rms.
-  std::fill(A.dloss, A.dloss + N, T(1.0 / double(N)));
-  zero(A.dlogits, N * V);
-  softcap_ce_backward(A.logits, A.targets.data(), A.dloss, A.dlogits, N, V, T(c.logit_softcap));
+  std::fill(A.dloss, A.dloss + N, T(loss_scale / double(N)));
+  softcap_ce_backward(A.logits, A.targets.data(), A.dloss, A.dlogits, N, V, T(c.logit_softcap),
+                      /*accumulate=*/false);
   const int head = P.lm_head >= 0 ? P.lm_head : P.tok_emb;
   zero(A.dzf, N * d);
   linear_backward(A.dlogits, A.zf, W(head), A.dzf, G(head), N, d, V);

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "core/buffer.h"
 #include "core/param_store.h"
 #include "model/plan.h"
 
@@ -33,8 +34,9 @@ class Model {
   // row-major [B, seq_len]. Token ids must be below vocab_size. Keeps what backward needs.
   double forward(const int32_t* inputs, const int32_t* targets, int64_t B, int64_t seq_len);
 
-  // Accumulates d(mean loss of the last forward)/d(parameter) into params().grads().
-  void backward();
+  // Accumulates loss_scale * d(mean loss of the last forward)/d(parameter) into
+  // params().grads() (loss_scale = 1/micro-steps averages gradient accumulation).
+  void backward(double loss_scale = 1.0);
 
   // Per-token losses of the last forward, [B * seq_len] (for bpb accounting).
   const T* token_losses() const;
@@ -53,6 +55,7 @@ class Model {
 
   ModelPlan plan_;
   ParamStore<T> params_;
+  Buffer<T> arena_storage_;  // shared by every (batch, seq) shape this model has seen
   std::unique_ptr<Activations<T>> acts_;
 };
 

@@ -86,4 +86,18 @@ TEST(CrossEntropy, BackwardAccumulates) {
   for (int64_t i = 0; i < kRows * kV; ++i) EXPECT_NEAR(acc[i], pre[i] + dz[i], 1e-12) << i;
 }
 
+// accumulate = false overwrites, whatever the buffer held (NaN included); float's fast
+// exp/tanh path agrees with the double one.
+TEST(CrossEntropy, BackwardOverwritesAndFloatMatchesDouble) {
+  auto z = random_vector(kRows * kV, 4, 15.0), dloss = random_vector(kRows, 5);
+  std::vector<double> want(kRows * kV, 0.0);
+  pgolf::cpu::softcap_ce_backward(z.data(), kTargets.data(), dloss.data(), want.data(), kRows, kV,
+                                  30.0);
+  std::vector<float> zf(z.begin(), z.end()), df(dloss.begin(), dloss.end());
+  std::vector<float> got(kRows * kV, std::nanf(""));
+  pgolf::cpu::softcap_ce_backward(zf.data(), kTargets.data(), df.data(), got.data(), kRows, kV,
+                                  30.0f, /*accumulate=*/false);
+  for (int64_t i = 0; i < kRows * kV; ++i) EXPECT_NEAR(got[i], want[i], 2e-6) << i;
+}
+
 }  // namespace

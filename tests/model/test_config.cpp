@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "model/plan.h"
+#include "train/run_config.h"
 
 namespace pgolf {
 namespace {
@@ -42,21 +43,47 @@ TEST(Config, ReferenceStringListsAndSwitchesAsNumbers) {
 }
 
 TEST(Config, EnvironmentAndSetOverrides) {
-  ModelConfig c;
+  RunConfig c;
   setenv("NUM_LAYERS", "11", 1);
   setenv("VE_LAYERS", "9,10", 1);
+  setenv("MATRIX_LR", "0.025", 1);
+  setenv("ITERATIONS", "77", 1);
   apply_env_overrides(c);
-  unsetenv("NUM_LAYERS");
-  unsetenv("VE_LAYERS");
-  EXPECT_EQ(c.num_layers, 11);
-  EXPECT_EQ(c.ve_layers, (std::vector<int64_t>{9, 10}));
+  for (const char* v : {"NUM_LAYERS", "VE_LAYERS", "MATRIX_LR", "ITERATIONS"}) unsetenv(v);
+  EXPECT_EQ(c.model.num_layers, 11);
+  EXPECT_EQ(c.model.ve_layers, (std::vector<int64_t>{9, 10}));
+  EXPECT_EQ(c.train.matrix_lr, 0.025);
+  EXPECT_EQ(c.train.iterations, 77);
   apply_setting(c, "layer_schedule", "[0,1,2,1]", "--set");
   apply_setting(c, "ve_layers", "7", "--set");
-  EXPECT_EQ(c.ve_layers, (std::vector<int64_t>{7}));
+  EXPECT_EQ(c.model.ve_layers, (std::vector<int64_t>{7}));
   apply_setting(c, "ve_layers", "1,2", "--set");
-  EXPECT_EQ(c.layer_schedule, (std::vector<int64_t>{0, 1, 2, 1}));
-  EXPECT_EQ(c.ve_layers, (std::vector<int64_t>{1, 2}));
+  apply_setting(c, "ema_enabled", "1", "--set");
+  EXPECT_EQ(c.model.layer_schedule, (std::vector<int64_t>{0, 1, 2, 1}));
+  EXPECT_EQ(c.model.ve_layers, (std::vector<int64_t>{1, 2}));
+  EXPECT_TRUE(c.train.ema_enabled);
   EXPECT_THROW(apply_setting(c, "nope", "1", "--set"), Error);
+}
+
+TEST(Config, RunConfigHoldsBothKeySetsAndChecksTheBatch) {
+  RunConfig c;
+  apply_json(c, json{{"num_layers", 3}, {"iterations", 5}, {"train_seq_len", 128},
+                     {"train_batch_tokens", 1024}, {"grad_accum_steps", 2}},
+             "x");
+  EXPECT_EQ(c.model.num_layers, 3);
+  EXPECT_EQ(c.train.iterations, 5);
+  EXPECT_NO_THROW(validate(c));
+  json j = to_json(c);
+  EXPECT_EQ(j["num_layers"], 3);
+  EXPECT_EQ(j["matrix_lr"], 0.04);
+  c.train.train_batch_tokens = 1000;  // not a multiple of 2 * 128
+  EXPECT_THROW(validate(c), Error);
+  c.train.train_batch_tokens = 1024;
+  c.train.beta2 = 1.0;
+  EXPECT_THROW(validate(c), Error);
+  EXPECT_THROW(apply_json(c, json{{"num_layerz", 3}}, "x"), Error);
+  EXPECT_EQ(grad_accum_steps(TrainConfig{}, 1), 8);
+  EXPECT_EQ(grad_accum_steps(TrainConfig{}, 8), 1);
 }
 
 TEST(Config, ValidationRejectsBadShapesAndSchedules) {

@@ -5,13 +5,13 @@
 #include "kernels/cpu/attention.h"
 
 #include <algorithm>
-#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <limits>
 #include <vector>
 
 #include "core/error.h"
+#include "kernels/cpu/fast_math.h"
 #include "kernels/cpu/linear.h"
 
 namespace pgolf::cpu {
@@ -26,26 +26,6 @@ constexpr int64_t BK = 64;  // key columns per tile
 bool worth_threads(int64_t B, int64_t T_, int64_t H, int64_t hd) {
   return B * H * T_ * T_ * hd >= (int64_t(1) << 21);
 }
-
-// e^x for the softmax's x <= ~0. libm's expf does not vectorise and was ~15% of the float
-// kernel, so float uses Cephes' expf: x = n ln2 + r, |r| <= ln2/2, e^x = 2^n p(r), a few ulp;
-// 0 below -87 (where 2^n would leave the normal range). Double keeps std::exp for the
-// gradient checks.
-inline float softmax_exp(float x) {
-  const float xc = std::max(x, -87.0f);
-  const float n = std::nearbyint(xc * 1.44269504088896341f);  // vectorises, floor does not
-  const float r = xc - n * 0.693359375f + n * 2.12194440e-4f;  // ln2 split in two parts
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
-  const float scale = std::bit_cast<float>((static_cast<int32_t>(n) + 127) << 23);
-  return x < -87.0f ? 0.0f : p * scale;
-}
-inline double softmax_exp(double x) { return std::exp(x); }
 
 }  // namespace
 
@@ -91,7 +71,7 @@ void attention_forward(const T* q, const T* k, const T* v, T* y, T* lse, int64_t
               for (int64_t c = 0; c < valid; c++) mx = std::max(mx, Sr[c]);
 #pragma omp simd reduction(+ : sum)
               for (int64_t c = 0; c < valid; c++) {
-                Sr[c] = softmax_exp(Sr[c] - mx);
+                Sr[c] = fast_exp(Sr[c] - mx);
                 sum += Sr[c];
               }
               std::fill(Sr + valid, Sr + cols, T(0));
@@ -158,7 +138,7 @@ void attention_backward(const T* dy, const T* q, const T* k, const T* v, const T
                 const T Lr = L[r], Dr = D[r];
 #pragma omp simd
                 for (int64_t c = 0; c < valid; c++) {
-                  const T p = softmax_exp(Pr[c] - Lr);
+                  const T p = fast_exp(Pr[c] - Lr);
                   Pr[c] = p;
                   dSr[c] = p * (dSr[c] - Dr);
                 }

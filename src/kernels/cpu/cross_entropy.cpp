@@ -1,68 +1,83 @@
 // Logit softcap + cross-entropy (SPEC §2, Head): l = c tanh(z/c) (c <= 0: l = z),
-// loss = logsumexp(l) - l[target].
+// loss = logsumexp(l) - l[target]. Float runs on the vectorisable fast_exp/fast_tanh
+// (fast_math.h); double on libm, exact for the gradient checks.
 #include "kernels/cpu/cross_entropy.h"
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <vector>
+
+#include "kernels/cpu/fast_math.h"
 
 namespace pgolf::cpu {
 
-// Fills l[j] = c tanh(z[j]/c) (or z[j]) in double and returns logsumexp(l), shifted by
-// max(l) so no exp overflows.
+namespace {
+
+// Fills l[j] = c tanh(z[j]/c) (or z[j]) and returns logsumexp(l), shifted by max(l) so no
+// exp overflows.
 template <typename T>
-static double capped_logsumexp(const T* z, int64_t V, T cap, double* l) {
-  double mx = -INFINITY;
-  for (int64_t j = 0; j < V; ++j) {
-    l[j] = cap > T(0) ? double(cap) * std::tanh(double(z[j]) / double(cap)) : double(z[j]);
-    mx = std::max(mx, l[j]);
+T capped_logsumexp(const T* z, int64_t V, T cap, T* l) {
+  T mx = -std::numeric_limits<T>::infinity();
+  if (cap > T(0)) {
+    const T inv = T(1) / cap;
+#pragma omp simd
+    for (int64_t j = 0; j < V; ++j) l[j] = cap * fast_tanh(z[j] * inv);
+  } else {
+    std::copy(z, z + V, l);
   }
-  double sum = 0;
-  for (int64_t j = 0; j < V; ++j) sum += std::exp(l[j] - mx);
+#pragma omp simd reduction(max : mx)
+  for (int64_t j = 0; j < V; ++j) mx = std::max(mx, l[j]);
+  T sum = 0;
+#pragma omp simd reduction(+ : sum)
+  for (int64_t j = 0; j < V; ++j) sum += fast_exp(l[j] - mx);
   return mx + std::log(sum);
 }
+
+}  // namespace
 
 template <typename T>
 void softcap_ce_forward(const T* z, const int32_t* targets, T* losses, int64_t rows, int64_t V,
                         T cap) {
 #pragma omp parallel
   {
-    std::vector<double> l(V);
+    std::vector<T> l(static_cast<size_t>(V));
 #pragma omp for schedule(static)
     for (int64_t r = 0; r < rows; ++r) {
-      double lse = capped_logsumexp(z + r * V, V, cap, l.data());
-      losses[r] = T(lse - l[targets[r]]);
+      const T lse = capped_logsumexp(z + r * V, V, cap, l.data());
+      losses[r] = lse - l[size_t(targets[r])];
     }
   }
 }
 
-// dz_j += dloss (softmax(l)_j - [j = target]) dl_j/dz_j, dl/dz = 1 - tanh²(z/c) = 1 - (l/c)².
+// dz_j (+)= dloss (softmax(l)_j - [j = target]) dl_j/dz_j, dl/dz = 1 - tanh²(z/c) = 1 - (l/c)².
 template <typename T>
 void softcap_ce_backward(const T* z, const int32_t* targets, const T* dloss, T* dz, int64_t rows,
-                         int64_t V, T cap) {
+                         int64_t V, T cap, bool accumulate) {
 #pragma omp parallel
   {
-    std::vector<double> l(V);
+    std::vector<T> l(static_cast<size_t>(V));
 #pragma omp for schedule(static)
     for (int64_t r = 0; r < rows; ++r) {
-      const double lse = capped_logsumexp(z + r * V, V, cap, l.data());
-      const double g = dloss[r];
+      const T lse = capped_logsumexp(z + r * V, V, cap, l.data());
+      const T g = dloss[r], inv = cap > T(0) ? T(1) / cap : T(0);
       T* dzr = dz + r * V;
+      if (!accumulate) std::fill(dzr, dzr + V, T(0));  // in cache: cheaper than a pass over dz
+#pragma omp simd
       for (int64_t j = 0; j < V; ++j) {
-        double d = std::exp(l[j] - lse) - (j == targets[r] ? 1.0 : 0.0);
-        if (cap > T(0)) {
-          double th = l[j] / double(cap);
-          d *= 1.0 - th * th;
-        }
-        dzr[j] += T(g * d);
+        const T th = l[j] * inv;  // 0 without a cap, so the factor below is 1
+        dzr[j] += g * fast_exp(l[j] - lse) * (T(1) - th * th);
       }
+      const T th = l[size_t(targets[r])] * inv;
+      dzr[targets[r]] -= g * (T(1) - th * th);
     }
   }
 }
 
 #define PGOLF_INSTANTIATE(T)                                                              \
   template void softcap_ce_forward<T>(const T*, const int32_t*, T*, int64_t, int64_t, T); \
-  template void softcap_ce_backward<T>(const T*, const int32_t*, const T*, T*, int64_t, int64_t, T);
+  template void softcap_ce_backward<T>(const T*, const int32_t*, const T*, T*, int64_t, int64_t, \
+                                       T, bool);
 PGOLF_INSTANTIATE(float)
 PGOLF_INSTANTIATE(double)
 #undef PGOLF_INSTANTIATE

@@ -10,9 +10,10 @@ template <typename T>
 void softcap_ce_forward(const T* z, const int32_t* targets, T* losses, int64_t rows, int64_t V,
                         T cap);
 
-// dz[r,:] += dloss[r] * (softmax - onehot) * (1 - tanh²(z/c)); recomputes from z.
+// dz[r,:] += dloss[r] * (softmax - onehot) * (1 - tanh²(z/c)); recomputes from z. With
+// accumulate = false it overwrites dz instead (saving the caller a pass that zeroes it).
 template <typename T>
 void softcap_ce_backward(const T* z, const int32_t* targets, const T* dloss, T* dz, int64_t rows,
-                         int64_t V, T cap);
+                         int64_t V, T cap, bool accumulate = true);
 
 }  // namespace pgolf::cpu

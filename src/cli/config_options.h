@@ -1,4 +1,4 @@
-// Building a model config from the command line: --preset, --config, the reference's
+// Building a run config from the command line: --preset, --config, the reference's
 // environment variables, then --set key=value (later ones win, in that order).
 #pragma once
 #include <string>
@@ -6,7 +6,7 @@
 
 #include <CLI/CLI.hpp>
 
-#include "model/config.h"
+#include "train/run_config.h"
 
 namespace pgolf {
 
@@ -16,7 +16,7 @@ struct ConfigOptions {
   std::vector<std::string> settings;
 
   void add_to(CLI::App& cmd);
-  ModelConfig resolve() const;
+  RunConfig resolve() const;
 };
 
 }  // namespace pgolf

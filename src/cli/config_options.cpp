@@ -1,4 +1,4 @@
-#include "cli/model_source.h"
+#include "cli/config_options.h"
 
 #include <fstream>
 #include <sstream>
@@ -16,8 +16,8 @@ void ConfigOptions::add_to(CLI::App& cmd) {
   cmd.add_option("--set", settings, "Override one key: --set key=value (repeatable)");
 }
 
-ModelConfig ConfigOptions::resolve() const {
-  ModelConfig cfg;
+RunConfig ConfigOptions::resolve() const {
+  RunConfig cfg;
   if (!preset.empty()) {
     const Preset* found = nullptr;
     for (const auto& p : presets())

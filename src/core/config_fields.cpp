@@ -1,0 +1,89 @@
+#include "core/config_fields.h"
+
+#include <cctype>
+#include <sstream>
+
+#include "core/error.h"
+
+namespace pgolf {
+
+using nlohmann::json;
+
+void read_value(const json& v, int64_t& out, const std::string& key, const std::string& where) {
+  if (v.is_number_integer()) {
+    out = v.get<int64_t>();
+    return;
+  }
+  if (v.is_number_float() && v.get<double>() == double(int64_t(v.get<double>()))) {
+    out = int64_t(v.get<double>());
+    return;
+  }
+  fail(where, ": key ", key, " must be an integer, got ", v.dump());
+}
+
+void read_value(const json& v, double& out, const std::string& key, const std::string& where) {
+  PGOLF_CHECK(v.is_number(), where, ": key ", key, " must be a number, got ", v.dump());
+  out = v.get<double>();
+}
+
+void read_value(const json& v, bool& out, const std::string& key, const std::string& where) {
+  if (v.is_boolean()) {
+    out = v.get<bool>();
+    return;
+  }
+  // The reference's environment variables spell switches as 0/1.
+  if (v.is_number_integer() && (v.get<int64_t>() == 0 || v.get<int64_t>() == 1)) {
+    out = v.get<int64_t>() == 1;
+    return;
+  }
+  fail(where, ": key ", key, " must be true or false, got ", v.dump());
+}
+
+void read_value(const json& v, std::vector<int64_t>& out, const std::string& key,
+                const std::string& where) {
+  out.clear();
+  if (v.is_number_integer()) {  // one entry: "--set ve_layers=9", VE_LAYERS=9
+    out.push_back(v.get<int64_t>());
+    return;
+  }
+  if (v.is_string()) {  // the reference's "9,10" form
+    std::stringstream ss(v.get<std::string>());
+    std::string item;
+    while (std::getline(ss, item, ',')) {
+      if (item.find_first_not_of(" \t") == std::string::npos) continue;
+      size_t used = 0;
+      long long x = 0;
+      try {
+        x = std::stoll(item, &used);
+      } catch (const std::exception&) {
+        used = 0;
+      }
+      PGOLF_CHECK(used > 0 && item.find_first_not_of(" \t", used) == std::string::npos, where,
+                  ": key ", key, " must be a list of integers, got \"", v.get<std::string>(), "\"");
+      out.push_back(x);
+    }
+    return;
+  }
+  PGOLF_CHECK(v.is_array(), where, ": key ", key, " must be a list of integers, got ", v.dump());
+  for (const auto& e : v) {
+    int64_t x = 0;
+    read_value(e, x, key, where);
+    out.push_back(x);
+  }
+}
+
+json parse_setting(const std::string& value) {
+  try {
+    return json::parse(value);
+  } catch (const json::parse_error&) {
+    return value;  // not JSON: a bare string such as "9,10"
+  }
+}
+
+std::string env_name(const std::string& key) {
+  std::string env;
+  for (char c : key) env += char(std::toupper(static_cast<unsigned char>(c)));
+  return env;
+}
+
+}  // namespace pgolf

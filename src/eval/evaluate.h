@@ -1,0 +1,26 @@
+// Standard evaluation (SPEC §4): the validation tokens in non-overlapping windows of
+// seq_len, every target scored once; val_loss = mean NLL (nats), val_bpb = (Σ NLL / ln 2) /
+// Σ bytes with bytes from the tokenizer's look-up tables; sums in float64.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "eval/byte_luts.h"
+#include "model/model.h"
+
+namespace pgolf {
+
+struct EvalResult {
+  double val_loss = 0, val_bpb = 0;
+  int64_t tokens = 0;
+  double bytes = 0;
+  double seconds = 0;
+};
+
+// `tokens` holds windows * seq_len + 1 tokens (load_validation_tokens); `batch_seqs`
+// windows go through the model at a time.
+template <typename T>
+EvalResult evaluate_standard(Model<T>& model, const std::vector<int32_t>& tokens, int64_t seq_len,
+                             int64_t batch_seqs, const ByteLuts& luts);
+
+}  // namespace pgolf

@@ -1,0 +1,71 @@
+// TrainConfig: the training keys (SPEC §3, §6), named as the reference's hyperparameters in
+// lower case, each with the reference's default (the challenge's train_gpt.py baseline)
+// when absent. Like ModelConfig, one field table drives JSON, environment and --set.
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace pgolf {
+
+struct TrainConfig {
+  int64_t seed = 1337;
+  int64_t iterations = 20000;
+  int64_t warmdown_iters = 1200;
+  int64_t warmup_steps = 20;  // run, then rolled back (weights, optimizer state, data)
+  int64_t train_batch_tokens = 524288;
+  int64_t train_seq_len = 1024;
+  int64_t grad_accum_steps = 0;  // 0 = 8 / world_size, as the reference
+  int64_t eval_seq_len = 0;      // 0 = train_seq_len
+  int64_t val_batch_size = 524288;
+  int64_t val_loss_every = 1000;  // 0 = only at the end
+  int64_t train_log_every = 200;
+  double max_wallclock_seconds = 600.0;  // 0 = no cap; warmdown by iterations
+  double matrix_lr = 0.04;
+  double scalar_lr = 0.04;
+  double tied_embed_lr = 0.05;
+  double embed_lr = 0.6;
+  double head_lr = 0.008;
+  double muon_momentum = 0.95;
+  double muon_momentum_warmup_start = 0.85;
+  int64_t muon_momentum_warmup_steps = 500;
+  int64_t muon_backend_steps = 5;
+  double muon_wd = 0.0;
+  double adam_wd = 0.0;
+  double beta1 = 0.9;
+  double beta2 = 0.95;
+  double adam_eps = 1e-8;
+  double grad_clip_norm = 0.0;  // 0 = off
+  bool ema_enabled = false;
+  double ema_decay = 0.997;
+  bool swa_enabled = false;
+  int64_t swa_every = 50;
+  double late_qat_threshold = 0.0;  // 0 = off
+  int64_t checkpoint_every = 0;     // steps between resumable checkpoints; 0 = at the end only
+
+  int64_t effective_eval_seq_len() const { return eval_seq_len > 0 ? eval_seq_len : train_seq_len; }
+
+  template <typename F>
+  void for_each_field(F&& f) {
+    f("seed", seed); f("iterations", iterations); f("warmdown_iters", warmdown_iters);
+    f("warmup_steps", warmup_steps); f("train_batch_tokens", train_batch_tokens);
+    f("train_seq_len", train_seq_len); f("grad_accum_steps", grad_accum_steps);
+    f("eval_seq_len", eval_seq_len); f("val_batch_size", val_batch_size);
+    f("val_loss_every", val_loss_every); f("train_log_every", train_log_every);
+    f("max_wallclock_seconds", max_wallclock_seconds); f("matrix_lr", matrix_lr);
+    f("scalar_lr", scalar_lr); f("tied_embed_lr", tied_embed_lr); f("embed_lr", embed_lr);
+    f("head_lr", head_lr); f("muon_momentum", muon_momentum);
+    f("muon_momentum_warmup_start", muon_momentum_warmup_start);
+    f("muon_momentum_warmup_steps", muon_momentum_warmup_steps);
+    f("muon_backend_steps", muon_backend_steps); f("muon_wd", muon_wd); f("adam_wd", adam_wd);
+    f("beta1", beta1); f("beta2", beta2); f("adam_eps", adam_eps);
+    f("grad_clip_norm", grad_clip_norm); f("ema_enabled", ema_enabled); f("ema_decay", ema_decay);
+    f("swa_enabled", swa_enabled); f("swa_every", swa_every);
+    f("late_qat_threshold", late_qat_threshold); f("checkpoint_every", checkpoint_every);
+  }
+  template <typename F>
+  void for_each_field(F&& f) const { const_cast<TrainConfig*>(this)->for_each_field(f); }
+};
+
+}  // namespace pgolf

@@ -1,0 +1,353 @@
+#include "train/trainer.h"
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+
+#include "core/error.h"
+#include "data/data_dir.h"
+#include "data/token_stream.h"
+#include "data/tokenizer.h"
+#include "eval/evaluate.h"
+#include "io/atomic_file.h"
+#include "io/safetensors.h"
+#include "model/checkpoint.h"
+#include "model/init.h"
+#include "optim/averaging.h"
+#include "optim/grad_clip.h"
+#include "train/optimizer_set.h"
+#include "train/qat.h"
+#include "train/run_log.h"
+#include "train/schedule.h"
+#include "train/train_state.h"
+
+namespace pgolf {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+std::atomic<bool> g_interrupted{false};
+extern "C" void on_sigint(int) {
+  g_interrupted = true;
+  std::signal(SIGINT, SIG_DFL);  // a second Ctrl-C ends the process at once
+}
+
+void write_json_file(const fs::path& path, const json& j) {
+  io::write_file_atomic(path.string(), [&](std::ostream& out) { out << j.dump(2) << "\n"; });
+}
+
+double ms_since(Clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
+std::string fmt(const char* format, auto... args) {
+  char buf[512];
+  std::snprintf(buf, sizeof buf, format, args...);
+  return buf;
+}
+
+// Everything one run holds, built from the config and the data directory.
+struct Run {
+  RunConfig cfg;
+  TrainOptions opt;
+  fs::path dir;
+  DataDir data;
+  ByteLuts luts;
+  std::vector<int32_t> val_tokens;
+  Model<float> model;
+  OptimizerSet optimizers;
+  TrainLoader loader;
+  QatShadow qat;
+  Buffer<float> ema, swa;
+  RunLog log;
+  TrainProgress progress;
+  int64_t accum;
+
+  Run(const RunConfig& c, const TrainOptions& o, DataDir d, const Tokenizer& tok)
+      : cfg(c), opt(o), dir(o.out_dir), data(std::move(d)),
+        luts(build_byte_luts(tok, c.model.vocab_size)),
+        val_tokens(load_validation_tokens(data.val_files, c.model.vocab_size,
+                                          c.train.effective_eval_seq_len())),
+        model(make_plan(c.model)),
+        optimizers(model.params(), model.plan(), cfg.train),
+        loader(data.train_files, c.model.vocab_size),
+        qat(model.params(), model.plan()),
+        log(o.out_dir),
+        accum(grad_accum_steps(c.train, 1)) {
+    const int64_t n = int64_t(model.params().values().size());
+    if (cfg.train.ema_enabled) ema.resize(n);
+    if (cfg.train.swa_enabled) swa.resize(n);
+  }
+
+  StateBuffers buffers() {
+    return {model.params().values(), {ema.data(), size_t(ema.size())},
+            {swa.data(), size_t(swa.size())}, &optimizers};
+  }
+  fs::path checkpoint_path() const { return dir / "checkpoint.safetensors"; }
+
+  void save_checkpoint_now() {
+    progress.data = loader.stream().position();
+    save_train_state(checkpoint_path().string(), cfg, buffers(), progress);
+  }
+
+  // One optimizer step's forward/backward over its micro-batches; returns the mean loss.
+  double forward_backward(std::vector<int32_t>& x, std::vector<int32_t>& y) {
+    const int64_t seq = cfg.train.train_seq_len;
+    double loss = 0;
+    model.params().zero_grads();
+    for (int64_t m = 0; m < accum; ++m) {
+      loader.next_batch(cfg.train.train_batch_tokens, accum, x, y);
+      loss += model.forward(x.data(), y.data(), int64_t(x.size()) / seq, seq);
+      model.backward(1.0 / double(accum));
+    }
+    return loss / double(accum);
+  }
+
+  EvalResult evaluate() {
+    const int64_t seq = cfg.train.effective_eval_seq_len();
+    const int64_t batch_seqs = std::max<int64_t>(1, cfg.train.val_batch_size / accum / seq);
+    return evaluate_standard(model, val_tokens, seq, batch_seqs, luts);
+  }
+};
+
+// The reference's warm-up steps: run them to warm caches, then restore the weights, the
+// optimizer state and the data stream, so they leave no trace (SPEC §3).
+void warmup_and_rollback(Run& run) {
+  const TrainConfig& t = run.cfg.train;
+  if (t.warmup_steps <= 0) return;
+  auto params = run.model.params().values();
+  std::vector<float> saved_params(params.begin(), params.end());
+  std::vector<std::vector<float>> saved_state;
+  for (auto& s : run.optimizers.state()) saved_state.emplace_back(s.values.begin(), s.values.end());
+  const auto saved_counts = run.optimizers.step_counts();
+  const auto saved_position = run.loader.stream().position();
+  std::vector<int32_t> x, y;
+  for (int64_t i = 0; i < t.warmup_steps; ++i) {
+    run.forward_backward(x, y);
+    run.optimizers.step(1.0, t.muon_momentum);
+  }
+  std::copy(saved_params.begin(), saved_params.end(), params.begin());
+  auto state = run.optimizers.state();
+  for (size_t i = 0; i < state.size(); ++i)
+    std::copy(saved_state[i].begin(), saved_state[i].end(), state[i].values.begin());
+  run.optimizers.set_step_counts(saved_counts);
+  run.loader.stream().seek(saved_position);
+  run.log.line(fmt("warmup: %lld steps run and rolled back", (long long)t.warmup_steps));
+}
+
+json eval_event(int64_t step, const char* name, const EvalResult& r) {
+  return {{"step", step}, {"eval", name}, {"val_loss", r.val_loss}, {"val_bpb", r.val_bpb},
+          {"tokens", r.tokens}, {"bytes", r.bytes}, {"eval_s", r.seconds}};
+}
+
+void prepare_run_dir(const TrainOptions& opt) {
+  const fs::path dir(opt.out_dir);
+  if (opt.resume) {
+    PGOLF_CHECK(fs::is_regular_file(dir / "checkpoint.safetensors"), "cannot resume: ",
+                (dir / "checkpoint.safetensors").string(), " does not exist");
+    return;
+  }
+  PGOLF_CHECK(!fs::exists(dir / "config.json"), dir.string(),
+              " already holds a run (config.json); resume it with --resume or pick another --out");
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  PGOLF_CHECK(fs::is_directory(dir), "cannot create the run directory ", dir.string(),
+              ec ? " (" + ec.message() + ")" : "");
+}
+
+}  // namespace
+
+TrainOutcome train(RunConfig cfg, const TrainOptions& opt_in) {
+  TrainOptions opt = opt_in;
+  prepare_run_dir(opt);
+  if (opt.resume) {  // the run's own config; its data unless --data/--tokenizer say otherwise
+    const auto h = read_train_state_header((fs::path(opt.out_dir) / "checkpoint.safetensors").string());
+    cfg = h.cfg;
+    if (opt.data_dir.empty()) opt.data_dir = h.data_dir;
+    if (opt.tokenizer.empty()) opt.tokenizer = h.tokenizer;
+  }
+  validate(cfg);
+  const TrainConfig& t = cfg.train;
+
+  DataDir data = find_data(opt.data_dir, opt.tokenizer);
+  Tokenizer tok = Tokenizer::load(data.tokenizer);
+  PGOLF_CHECK(tok.vocab_size() == cfg.model.vocab_size, "tokenizer ", data.tokenizer, " has ",
+              tok.vocab_size(), " pieces but the model's vocab_size is ", cfg.model.vocab_size,
+              " (wrong tokenizer, or set vocab_size)");
+  Run run(cfg, opt, std::move(data), tok);
+  run.progress.data_dir = opt.data_dir;
+  run.progress.tokenizer = run.data.tokenizer;
+
+  auto values = run.model.params().values();
+  if (opt.resume) {
+    run.progress = load_train_state(run.checkpoint_path().string(), run.buffers());
+    run.loader.stream().seek(run.progress.data);
+    run.log.line(fmt("resumed at step %lld from %s", (long long)run.progress.step,
+                     run.checkpoint_path().c_str()));
+  } else {
+    if (!opt.init_checkpoint.empty()) {
+      io::StFile init = io::read_safetensors(opt.init_checkpoint);
+      load_tensors(init, opt.init_checkpoint, run.model.plan(), values.data());
+    } else {
+      init_params(run.model.plan(), run.model.params(), uint64_t(t.seed));
+    }
+    write_json_file(run.dir / "config.json", to_json(cfg));
+    run.log.line(fmt("pgolf train: %lld parameters, %lld train shards, %lld val tokens, "
+                     "batch %lld tokens (%lld micro-steps of %lld x %lld)",
+                     (long long)run.model.plan().layout.count_elements(),
+                     (long long)run.data.train_files.size(), (long long)run.val_tokens.size() - 1,
+                     (long long)t.train_batch_tokens, (long long)run.accum,
+                     (long long)(t.train_batch_tokens / run.accum / t.train_seq_len),
+                     (long long)t.train_seq_len));
+    warmup_and_rollback(run);
+    if (t.ema_enabled) std::copy(values.begin(), values.end(), run.ema.data());
+  }
+
+  g_interrupted = false;
+  auto previous_handler = std::signal(SIGINT, on_sigint);
+  struct RestoreSignal {
+    decltype(previous_handler) h;
+    ~RestoreSignal() { std::signal(SIGINT, h); }
+  } restore_signal{previous_handler};
+
+  TrainProgress& p = run.progress;
+  std::optional<int64_t> stop_after;
+  std::vector<int32_t> x, y;
+  const double cap_ms = t.max_wallclock_seconds * 1000.0;
+  json last_eval;
+  double step_ms_sum = 0;
+  int64_t steps_timed = 0;
+  auto t0 = Clock::now();
+  while (true) {
+    const bool last_step = p.step == t.iterations || (stop_after && p.step >= *stop_after);
+    if (last_step || (t.val_loss_every > 0 && p.step % t.val_loss_every == 0)) {
+      p.training_ms += ms_since(t0);
+      const EvalResult r = run.evaluate();
+      last_eval = eval_event(p.step, "standard", r);
+      run.log.event(last_eval);
+      run.log.line(fmt("step %lld/%lld val_loss %.4f val_bpb %.4f (%.1f s)", (long long)p.step,
+                       (long long)t.iterations, r.val_loss, r.val_bpb, r.seconds));
+      t0 = Clock::now();
+    }
+    if (last_step) break;
+    if (opt.stop_at_step > 0 && p.step >= opt.stop_at_step) {
+      p.training_ms += ms_since(t0);
+      run.save_checkpoint_now();
+      run.log.line(fmt("stopped at step %lld as asked; continue with: pgolf train --resume --out %s "
+                       "--data %s", (long long)p.step, opt.out_dir.c_str(), opt.data_dir.c_str()));
+      return TrainOutcome::kStopped;
+    }
+    if (g_interrupted) {
+      p.training_ms += ms_since(t0);
+      run.save_checkpoint_now();
+      run.log.line(fmt("interrupted at step %lld; checkpoint saved, continue with: pgolf train "
+                       "--resume --out %s --data %s", (long long)p.step, opt.out_dir.c_str(),
+                       opt.data_dir.c_str()));
+      return TrainOutcome::kInterrupted;
+    }
+
+    const auto step_start = Clock::now();
+    const double elapsed_ms = p.training_ms + ms_since(t0);
+    const double scale = lr_multiplier(t, p.step, elapsed_ms);
+    if (t.late_qat_threshold > 0 && scale < t.late_qat_threshold && !p.qat_active) {
+      p.qat_active = true;
+      run.log.line(fmt("late QAT on at step %lld (lr scale %.3f)", (long long)p.step, scale));
+    }
+    if (p.qat_active) run.qat.quantise();
+    const double loss = run.forward_backward(x, y);
+    if (p.qat_active) run.qat.restore();
+    if (!std::isfinite(loss)) {
+      const bool saved = fs::exists(run.checkpoint_path());
+      fail("the training loss became ", std::isnan(loss) ? "NaN" : loss > 0 ? "+inf" : "-inf",
+           " at step ", p.step + 1, "; ",
+           saved ? "the last good checkpoint is " + run.checkpoint_path().string()
+                 : std::string("no checkpoint was saved yet (set checkpoint_every)"));
+    }
+    if (t.grad_clip_norm > 0) clip_grad_norm(run.model.params().grads(), t.grad_clip_norm);
+    run.optimizers.step(scale, muon_momentum_at(t, p.step));
+    ++p.step;
+    if (t.ema_enabled) ema_update({run.ema.data(), size_t(run.ema.size())}, values, t.ema_decay);
+    if (t.swa_enabled && scale < 0.2 && p.step % t.swa_every == 0) {
+      swa_accumulate({run.swa.data(), size_t(run.swa.size())}, values);
+      ++p.swa_count;
+    }
+
+    const double step_ms = ms_since(step_start);
+    step_ms_sum += step_ms;
+    ++steps_timed;
+    const double train_ms = p.training_ms + ms_since(t0);
+    const double tokens_per_s = double(t.train_batch_tokens) / (step_ms / 1000.0);
+    if (t.train_log_every > 0 &&
+        (p.step <= 10 || p.step % t.train_log_every == 0 || stop_after)) {
+      run.log.event({{"step", p.step}, {"train_loss", loss}, {"lr_scale", scale},
+                     {"tokens_per_s", tokens_per_s}, {"step_ms", step_ms},
+                     {"train_time_s", train_ms / 1000.0}});
+      run.log.line(fmt("step %lld/%lld train_loss %.4f lr_scale %.3f %.0f tok/s step %.0f ms",
+                       (long long)p.step, (long long)t.iterations, loss, scale, tokens_per_s,
+                       step_ms));
+    }
+    const double avg_ms = step_ms_sum / double(steps_timed);
+    double eta_s = double(t.iterations - p.step) * avg_ms / 1000.0;
+    if (cap_ms > 0) eta_s = std::min(eta_s, (cap_ms - train_ms) / 1000.0);
+    run.log.progress(fmt("step %lld/%lld loss %.4f %.0f tok/s elapsed %s eta %s",
+                         (long long)p.step, (long long)t.iterations, loss, tokens_per_s,
+                         format_duration(train_ms / 1000.0).c_str(),
+                         format_duration(eta_s).c_str()));
+    if (t.checkpoint_every > 0 && p.step % t.checkpoint_every == 0) {
+      p.training_ms += ms_since(t0);
+      run.save_checkpoint_now();
+      t0 = Clock::now();
+    }
+    if (!stop_after && cap_ms > 0 && train_ms >= cap_ms) stop_after = p.step;
+  }
+
+  // The end: the last-step weights were evaluated above; apply the average, evaluate it,
+  // and write the model and the summary.
+  json summary = {{"steps", p.step},
+                  {"step_avg_ms", steps_timed ? step_ms_sum / double(steps_timed) : 0.0},
+                  {"tokens_per_s", step_ms_sum > 0 ? double(t.train_batch_tokens) *
+                                                         double(steps_timed) / (step_ms_sum / 1000.0)
+                                                   : 0.0},
+                  {"train_seconds", p.training_ms / 1000.0},
+                  {"train_tokens", p.step * t.train_batch_tokens},
+                  {"stopped_by_wallclock", stop_after.has_value() && p.step < t.iterations}};
+  summary["last_step_standard"] = last_eval;
+  std::string averaging = "none";
+  if (t.ema_enabled) {
+    std::copy(run.ema.data(), run.ema.data() + run.ema.size(), values.begin());
+    averaging = "ema";
+  } else if (t.swa_enabled && p.swa_count > 0) {
+    swa_average({run.swa.data(), size_t(run.swa.size())}, p.swa_count, values);
+    averaging = "swa";
+  }
+  summary["averaging"] = averaging;
+  json final_eval = last_eval;
+  if (averaging != "none") {
+    const EvalResult r = run.evaluate();
+    final_eval = eval_event(p.step, ("standard_" + averaging).c_str(), r);
+    run.log.event(final_eval);
+    run.log.line(fmt("%s weights: val_loss %.4f val_bpb %.4f", averaging.c_str(), r.val_loss,
+                     r.val_bpb));
+  }
+  summary["final_standard"] = final_eval;
+  summary["val_loss"] = final_eval["val_loss"];
+  summary["val_bpb"] = final_eval["val_bpb"];
+  save_checkpoint(( run.dir / "model.safetensors").string(), run.model);
+  write_json_file(run.dir / "summary.json", summary);
+  std::error_code ec;
+  fs::remove(run.checkpoint_path(), ec);  // the run is complete: model.safetensors replaces it
+  run.log.line(fmt("done: %lld steps, val_bpb %.4f (%s weights); %s", (long long)p.step,
+                   summary["val_bpb"].get<double>(), averaging.c_str(),
+                   (run.dir / "model.safetensors").c_str()));
+  return TrainOutcome::kFinished;
+}
+
+}  // namespace pgolf

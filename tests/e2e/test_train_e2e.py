@@ -1,0 +1,167 @@
+#!/usr/bin/python3
+"""End to end on a small slice of the default corpus (issue 3): `pgolf data` → a short
+`pgolf train` → `pgolf eval --data` → a run stopped and resumed ends bitwise identical to
+an uninterrupted one; and the bad inputs of training, each one sentence and a non-zero exit.
+
+    python3 tests/e2e/test_train_e2e.py --pgolf PATH --corpus DIR --workdir DIR
+"""
+import argparse
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+
+FAILURES = []
+
+
+def check(cond, what):
+    print(("ok   " if cond else "FAIL ") + what, flush=True)
+    if not cond:
+        FAILURES.append(what)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--pgolf", required=True)
+    ap.add_argument("--corpus", required=True, help="the default corpus's data folder")
+    ap.add_argument("--workdir", required=True)
+    a = ap.parse_args()
+    shutil.rmtree(a.workdir, ignore_errors=True)
+    os.makedirs(a.workdir)
+    w = lambda *p: os.path.join(a.workdir, *p)  # noqa: E731
+
+    def pgolf(*args):
+        return subprocess.run([a.pgolf, *args], capture_output=True, text=True, timeout=600)
+
+    def expect_error(what, args, needle):
+        r = pgolf(*args)
+        lines = r.stderr.strip().splitlines()
+        check(r.returncode != 0 and len(lines) == 1 and lines[0].startswith("pgolf: ")
+              and needle in lines[0],
+              f"{what}: exit {r.returncode}, stderr {r.stderr.strip()[-300:]!r}")
+
+    # A slice of the corpus: 24 addresses spread over the years.
+    texts = sorted(f for f in os.listdir(a.corpus) if f.endswith(".txt"))
+    if not texts:
+        check(False, f"no corpus texts in {a.corpus} (run scripts/install-deps.sh)")
+        return 1
+    slice_dir = w("slice")
+    os.makedirs(slice_dir)
+    for f in texts[:: max(1, len(texts) // 24)][:24]:
+        shutil.copy(os.path.join(a.corpus, f), slice_dir)
+    r = pgolf("data", "--text", slice_dir, "--vocab", "512", "--val-fraction", "0.15",
+              "--out", w("data"))
+    check(r.returncode == 0, f"pgolf data on the slice: {r.stdout.strip()[-400:]} {r.stderr.strip()}")
+    if r.returncode != 0:
+        return 1
+
+    common = ["--preset", "tiny", "--data", w("data"), "--set", "vocab_size=512",
+              "--set", "iterations=8", "--set", "warmdown_iters=4", "--set", "warmup_steps=1",
+              "--set", "train_batch_tokens=2048", "--set", "train_seq_len=128",
+              "--set", "grad_accum_steps=2", "--set", "val_batch_size=4096",
+              "--set", "val_loss_every=4", "--set", "train_log_every=1",
+              "--set", "max_wallclock_seconds=0", "--set", "ema_enabled=true",
+              "--set", "swa_enabled=true", "--set", "late_qat_threshold=0.6"]
+    r = pgolf("train", *common, "--out", w("runA"))
+    check(r.returncode == 0, f"train runs to the end: {r.stderr.strip()[-500:]}")
+    if r.returncode != 0:
+        return 1
+    summary = json.load(open(w("runA", "summary.json")))
+    events = [json.loads(l) for l in open(w("runA", "metrics.jsonl"))]
+    steps = [e for e in events if "train_loss" in e]
+    check(summary["steps"] == 8 and len(steps) == 8 and all("step" in e for e in events),
+          f"8 steps, 8 train events, every event has a step ({len(events)} events)")
+    check(0 < summary["val_bpb"] < 10 and summary["averaging"] == "ema",
+          f"summary: val_bpb {summary['val_bpb']:.4f} with {summary['averaging']} weights")
+    for name in ("config.json", "log.txt", "metrics.jsonl", "model.safetensors", "summary.json"):
+        check(os.path.exists(w("runA", name)), f"RUN_DIR has {name}")
+    check("late QAT on" in open(w("runA", "log.txt")).read(), "late QAT switched on in the warmdown")
+
+    r = pgolf("eval", "--checkpoint", w("runA", "model.safetensors"), "--data", w("data"),
+              "--seq-len", "128", "--batch", "16", "--json")
+    ok = r.returncode == 0
+    if ok:
+        e = json.loads(r.stdout)
+        rel = abs(e["val_bpb"] - summary["val_bpb"]) / summary["val_bpb"]
+        check(rel < 1e-5 and e["tokens"] == summary["final_standard"]["tokens"],
+              f"eval --data reproduces the run's final val_bpb ({e['val_bpb']:.6f}, rel {rel:.1e})")
+    else:
+        check(False, f"eval --data: {r.stderr.strip()}")
+
+    # Stop at step 3, resume: the same final weights, bit for bit.
+    r = pgolf("train", *common, "--out", w("runB"), "--stop-at-step", "3")
+    check(r.returncode == 0 and os.path.exists(w("runB", "checkpoint.safetensors")),
+          f"--stop-at-step 3 leaves a checkpoint: {r.stderr.strip()[-300:]}")
+    r = pgolf("train", "--resume", "--out", w("runB"))
+    check(r.returncode == 0, f"--resume finishes the run: {r.stderr.strip()[-300:]}")
+    same = (os.path.exists(w("runB", "model.safetensors")) and
+            open(w("runA", "model.safetensors"), "rb").read() ==
+            open(w("runB", "model.safetensors"), "rb").read())
+    check(same, "a stopped and resumed run ends bitwise identical to an uninterrupted one")
+
+    # Bad input: one sentence, non-zero exit.
+    shard = sorted(f for f in os.listdir(w("data")) if "_train_" in f)[0]
+
+    def broken_data(name, mutate):
+        d = w(name)
+        shutil.copytree(w("data"), d)
+        mutate(d)
+        return d
+
+    def poke(path, offset, fmt, value):
+        with open(path, "r+b") as f:
+            f.seek(offset)
+            f.write(struct.pack(fmt, value))
+
+    d = broken_data("bad_magic", lambda d: poke(os.path.join(d, shard), 0, "<i", 1234))
+    expect_error("wrong shard magic", ["train", *common[:2], "--data", d, "--out", w("r1"),
+                                       *common[4:6]], shard)
+    d = broken_data("bad_version", lambda d: poke(os.path.join(d, shard), 4, "<i", 7))
+    expect_error("wrong shard version", ["train", *common[:2], "--data", d, "--out", w("r2"),
+                                         *common[4:6]], shard)
+    d = broken_data("bad_size", lambda d: open(os.path.join(d, shard), "ab").write(b"\0\0\0"))
+    expect_error("shard size mismatch", ["train", *common[:2], "--data", d, "--out", w("r3"),
+                                         *common[4:6]], shard)
+    d = broken_data("bad_token", lambda d: poke(os.path.join(d, shard), 1024 + 20, "<H", 600))
+    with_d = [d if arg == w("data") else arg for arg in common]
+    expect_error("token >= vocab", ["train", *with_d, "--out", w("r4")],
+                 "token 600 at position 10 is outside the model's vocabulary of 512")
+
+    def no_val(d):
+        for f in os.listdir(d):
+            if "_val_" in f:
+                os.remove(os.path.join(d, f))
+    d = broken_data("no_val", no_val)
+    expect_error("empty validation split", ["train", *common[:2], "--data", d, "--out", w("r5"),
+                                            *common[4:6]], "no validation shards")
+    expect_error("wrong tokenizer", ["train", *common, "--tokenizer",
+                                     os.path.join(w("data"), "tokenizer.model") + ".missing",
+                                     "--out", w("r6")], "tokenizer")
+    expect_error("tokenizer of another vocabulary", ["train", "--preset", "tiny", "--data",
+                                                     w("data"), "--out", w("r7")],
+                 "has 512 pieces but the model's vocab_size is 1024")
+    expect_error("unknown config key", ["train", *common, "--set", "matrix_lrr=1", "--out", w("r8")],
+                 "matrix_lrr")
+    expect_error("bad batch arithmetic", ["train", *common, "--set", "train_batch_tokens=1000",
+                                          "--out", w("r9")], "train_batch_tokens")
+    expect_error("non-finite loss", ["train", *common, "--set", "matrix_lr=1e30", "--set",
+                                     "scalar_lr=1e30", "--set", "tied_embed_lr=1e30",
+                                     "--out", w("r10")], "training loss became")
+    expect_error("existing run without --resume", ["train", *common, "--out", w("runA")],
+                 "already holds a run")
+    with open(w("runA", "model.safetensors"), "rb") as f:
+        blob = f.read()
+    with open(w("truncated.safetensors"), "wb") as f:
+        f.write(blob[: len(blob) // 3])
+    expect_error("truncated --init checkpoint", ["train", *common, "--init",
+                                                 w("truncated.safetensors"), "--out", w("r11")],
+                 "truncated.safetensors")
+
+    print(f"e2e: {len(FAILURES)} failed" if FAILURES else "e2e: all checks passed")
+    return 1 if FAILURES else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
