@@ -38,7 +38,7 @@ struct Activations {
   std::vector<int32_t> ids, targets, bigram_idx;
 
   T *rope_cos, *rope_sin;
-  T *tok, *hsum = nullptr, *hn, *emb_rstd;                 // embedding
+  T *tok, *hsum = nullptr, *hn = nullptr, *emb_rstd;                 // embedding
   T *be = nullptr, *bp = nullptr;                          // bigram embed / projection
   T *ve_emb = nullptr, *ve_base = nullptr;                 // value-embedding base
   std::vector<T*> xs;                                      // xs[0] = x0, xs[v+1] = block v out
@@ -76,7 +76,7 @@ Activations<T>::Activations(const ModelPlan& plan, int64_t B_, int64_t seq_,
   want(rope_cos, seq * c.rope_width() / 2);
   want(rope_sin, seq * c.rope_width() / 2);
   want(tok, N * d);
-  want(hn, N * d);
+  if (c.smear_gate) want(hn, N * d);  // else the norm writes x0 directly
   want(emb_rstd, N);
   if (c.bigram_vocab_size > 0) {
     bigram_idx.resize(size_t(N));
@@ -128,6 +128,7 @@ Activations<T>::Activations(const ModelPlan& plan, int64_t B_, int64_t seq_,
   pending_.clear();
   // Aliases for switched-off stages, so the forward reads one pointer per stage.
   if (!hsum) hsum = tok;
+  if (!hn) hn = xs[0];
   if (be && !bp) { bp = be; dbp = dbe; }
   if (c.ve_enabled && !ve_base) ve_base = ve_emb;
   for (auto& la : layers)

@@ -37,6 +37,7 @@ struct ModelConfig {
   double tied_embed_init_std = 0.005;
   int64_t rope_train_seq_len = 1024;
   bool unet_skips = true;
+  bool smear_gate = true;  // SmearGate after the embedding norm (off in the naive baseline)
   std::vector<int64_t> layer_schedule;  // physical block per virtual layer; empty = identity
 
   int64_t head_dim() const { return model_dim / num_heads; }
@@ -66,6 +67,7 @@ struct ModelConfig {
     f("value_residual", value_residual); f("negative_slope", negative_slope);
     f("tied_embed_init_std", tied_embed_init_std); f("rope_train_seq_len", rope_train_seq_len);
     f("unet_skips", unet_skips); f("layer_schedule", layer_schedule);
+    f("smear_gate", smear_gate);
   }
   template <typename F>
   void for_each_field(F&& f) const { const_cast<ModelConfig*>(this)->for_each_field(f); }

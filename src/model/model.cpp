@@ -84,7 +84,7 @@ double Model<T>::forward(const int32_t* inputs, const int32_t* targets, int64_t 
     scaled_add_forward(A.tok, A.bp, W(P.bigram_scale), A.hsum, N, d, int64_t(1));
   }
   rmsnorm_forward(A.hsum, A.hn, A.emb_rstd, N, d, T(1));
-  smear_forward(A.hn, W(P.smear_gate), A.xs[0], B, seq, d);
+  if (c.smear_gate) smear_forward(A.hn, W(P.smear_gate), A.xs[0], B, seq, d);
 
   // Value embeddings: the shared table and projection, computed once for every VE layer.
   if (c.ve_enabled) {
@@ -192,10 +192,14 @@ void Model<T>::backward(double loss_scale) {
 
   // x0 feeds layer 0's stream and every resid_mix.
   axpy(N * d, T(1), A.dx0, dcur);
-  zero(A.dhn, N * d);
-  smear_backward(dcur, A.hn, W(P.smear_gate), A.dhn, G(P.smear_gate), B, seq, d);
+  const T* dhn = dcur;
+  if (c.smear_gate) {
+    zero(A.dhn, N * d);
+    smear_backward(dcur, A.hn, W(P.smear_gate), A.dhn, G(P.smear_gate), B, seq, d);
+    dhn = A.dhn;
+  }
   zero(A.dhsum, N * d);
-  rmsnorm_backward(A.dhn, A.hsum, A.emb_rstd, A.dhsum, N, d, T(1));
+  rmsnorm_backward(dhn, A.hsum, A.emb_rstd, A.dhsum, N, d, T(1));
   embedding_backward(A.ids.data(), A.dhsum, G(P.tok_emb), N, d);
   if (c.bigram_vocab_size > 0) {
     zero(A.dbp, N * (P.bigram_proj >= 0 ? d : c.bigram_dim));

@@ -21,7 +21,7 @@ ModelPlan make_plan(const ModelConfig& cfg) {
     if (cfg.bigram_dim != d) p.bigram_proj = L.add("bigram.proj.weight", {d, cfg.bigram_dim});
     p.bigram_scale = L.add("bigram.scale", {});
   }
-  p.smear_gate = L.add("smear.gate", {d});
+  if (cfg.smear_gate) p.smear_gate = L.add("smear.gate", {d});
   if (cfg.num_skips() > 0) p.skip_weights = L.add("skip_weights", {cfg.num_skips(), d});
   if (cfg.ve_enabled) {
     p.ve_embed = L.add("ve_shared.embed.weight", {V, cfg.ve_dim});

@@ -3,6 +3,7 @@
 
 #include <vector>
 
+#include "core/error.h"
 #include "kernels/cpu/embedding.h"
 #include "support/gradcheck.h"
 
@@ -78,7 +79,7 @@ TEST(Embedding, BigramHash) {
 TEST(Embedding, BigramHashRejectsTinyVocab) {
   const std::vector<int32_t> tokens = {1, 2};
   std::vector<int32_t> idx(2);
-  EXPECT_THROW(pgolf::cpu::bigram_hash(tokens.data(), idx.data(), 1, 2, 1), std::invalid_argument);
+  EXPECT_THROW(pgolf::cpu::bigram_hash(tokens.data(), idx.data(), 1, 2, 1), pgolf::Error);
 }
 
 }  // namespace

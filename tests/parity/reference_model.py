@@ -44,6 +44,7 @@ DEFAULTS = OrderedDict([
     ("rope_train_seq_len", 1024),
     ("unet_skips", True),
     ("layer_schedule", []),
+    ("smear_gate", True),
 ])
 
 
@@ -64,7 +65,7 @@ def full_config(partial):
     cfg["ve_layers"] = _int_list(cfg["ve_layers"], "ve_layers")
     cfg["layer_schedule"] = _int_list(cfg["layer_schedule"], "layer_schedule")
     for k in ("tie_embeddings", "ln_scale", "ve_enabled", "gated_attention",
-              "value_residual", "unet_skips"):
+              "value_residual", "unet_skips", "smear_gate"):
         cfg[k] = bool(cfg[k])
     return cfg
 
@@ -117,7 +118,8 @@ def param_shapes(cfg):
         if D.bd != D.d:
             s["bigram.proj.weight"] = (D.d, D.bd)
         s["bigram.scale"] = ()
-    s["smear.gate"] = (D.d,)
+    if cfg["smear_gate"]:
+        s["smear.gate"] = (D.d,)
     if cfg["unet_skips"] and D.S > 0:
         s["skip_weights"] = (D.S, D.d)
     if cfg["ve_enabled"]:
@@ -234,9 +236,10 @@ def forward_logits(P, cfg, x):
             e = e @ P["bigram.proj.weight"].t()
         h = h + P["bigram.scale"] * e
     h = rms(h)
-    g = torch.sigmoid(P["smear.gate"])
-    h_prev = torch.cat([torch.zeros_like(h[:, :1]), h[:, :-1]], dim=1)
-    h = (1 - g) * h + g * h_prev
+    if cfg["smear_gate"]:
+        g = torch.sigmoid(P["smear.gate"])
+        h_prev = torch.cat([torch.zeros_like(h[:, :1]), h[:, :-1]], dim=1)
+        h = (1 - g) * h + g * h_prev
     x0 = h
     xs = h
 

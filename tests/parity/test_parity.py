@@ -63,10 +63,11 @@ class Fail(Exception):
     pass
 
 
-def load_tiny():
-    path = os.path.normpath(os.path.join(HERE, "..", "..", "configs", "tiny.json"))
+def load_preset(name):
+    """The model keys of configs/<name>.json."""
+    path = os.path.normpath(os.path.join(HERE, "..", "..", "configs", name + ".json"))
     if not os.path.isfile(path):
-        raise Fail(f"tiny config {path} does not exist")
+        raise Fail(f"{name} config {path} does not exist")
     with open(path) as f:
         obj = json.load(f)
     if isinstance(obj.get("model"), dict):  # tolerate {"model": {...}, "train": {...}}
@@ -74,17 +75,20 @@ def load_tiny():
     known = {k: v for k, v in obj.items() if k in ref.DEFAULTS}
     ignored = sorted(k for k in obj if k not in ref.DEFAULTS)
     if ignored:
-        print(f"parity tiny: note: ignoring non-model keys of {path}: {', '.join(ignored)}")
+        print(f"parity {name}: note: ignoring non-model keys of {path}: {', '.join(ignored)}")
     return known
 
 
-CONFIG_NAMES = ("tiny", "everything")
+CONFIG_NAMES = ("tiny", "everything", "baseline")
 
 
 def make_config(name):
     """(full config, B, T, seed)."""
     if name == "tiny":
-        return ref.full_config(load_tiny()), 2, 64, 1001
+        return ref.full_config(load_preset("tiny")), 2, 64, 1001
+    if name == "baseline":  # the naive baseline's math (relu², no SmearGate), narrowed
+        return ref.full_config({**load_preset("baseline"), "model_dim": 128, "num_layers": 4}), \
+            2, 64, 3003
     if name == "everything":
         return ref.full_config(EVERYTHING), 2, 32, 2002
     raise Fail(f"unknown config {name} (known: {', '.join(CONFIG_NAMES)})")
@@ -232,8 +236,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--pgolf", help="path to the pgolf binary")
     ap.add_argument("--workdir", required=True, help="scratch directory for the files")
-    ap.add_argument("--configs", default="tiny,everything",
-                    help="comma-separated subset of: tiny, everything")
+    ap.add_argument("--configs", default="tiny,everything,baseline",
+                    help="comma-separated subset of: tiny, everything, baseline")
     ap.add_argument("--no-pgolf", action="store_true",
                     help="skip pgolf: run self-checks and the reference only")
     ap.add_argument("--no-selfcheck", action="store_true",

@@ -1,12 +1,13 @@
 // leaky_relu(h, slope)² and its derivative (SPEC §2, Block: the MLP).
 #include "kernels/cpu/activation.h"
+#include "kernels/cpu/parallel.h"
 
 namespace pgolf::cpu {
 
 // out = f(h)², f(h) = h for h > 0 else slope*h.
 template <typename T>
 void leaky_relu_sq_forward(const T* h, T* out, int64_t n, T slope) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (worth_threads(n))
   for (int64_t i = 0; i < n; ++i) {
     T f = h[i] > T(0) ? h[i] : slope * h[i];
     out[i] = f * f;
@@ -16,7 +17,7 @@ void leaky_relu_sq_forward(const T* h, T* out, int64_t n, T slope) {
 // d(f²)/dh = 2 f(h) f'(h): 2h for h > 0, else 2 slope² h.
 template <typename T>
 void leaky_relu_sq_backward(const T* dout, const T* h, T* dh, int64_t n, T slope) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (worth_threads(n))
   for (int64_t i = 0; i < n; ++i) {
     T df = h[i] > T(0) ? T(2) * h[i] : T(2) * slope * slope * h[i];
     dh[i] += dout[i] * df;

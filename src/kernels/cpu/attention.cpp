@@ -23,7 +23,7 @@ constexpr int64_t BK = 64;  // key columns per tile
 
 // Below ~1M multiply-adds per score matrix pass, threads cost more than they save (and the
 // gradient checks call these kernels thousands of times).
-bool worth_threads(int64_t B, int64_t T_, int64_t H, int64_t hd) {
+bool attention_worth_threads(int64_t B, int64_t T_, int64_t H, int64_t hd) {
   return B * H * T_ * T_ * hd >= (int64_t(1) << 21);
 }
 
@@ -41,7 +41,7 @@ void attention_forward(const T* q, const T* k, const T* v, T* y, T* lse, int64_t
   const int64_t qs = H * hd, ks = Hkv * hd;  // row strides of q/y and k/v
   const T scale = T(1) / std::sqrt(T(hd));
   const T neg_inf = -std::numeric_limits<T>::infinity();
-#pragma omp parallel if (worth_threads(B, T_, H, hd))
+#pragma omp parallel if (attention_worth_threads(B, T_, H, hd))
   {
     std::vector<T> S(BQ * BK), m(BQ), l(BQ);
     // Later query tiles see more keys: hand them out first.
@@ -107,7 +107,7 @@ void attention_backward(const T* dy, const T* q, const T* k, const T* v, const T
   const int64_t group = H / Hkv;
   const int64_t qs = H * hd, ks = Hkv * hd;
   const T scale = T(1) / std::sqrt(T(hd));
-#pragma omp parallel if (worth_threads(B, T_, H, hd))
+#pragma omp parallel if (attention_worth_threads(B, T_, H, hd))
   {
     std::vector<T> P(BQ * BK), dP(BQ * BK), D(BQ);
 #pragma omp for collapse(2) schedule(dynamic)

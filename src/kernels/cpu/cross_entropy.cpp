@@ -2,6 +2,7 @@
 // loss = logsumexp(l) - l[target]. Float runs on the vectorisable fast_exp/fast_tanh
 // (fast_math.h); double on libm, exact for the gradient checks.
 #include "kernels/cpu/cross_entropy.h"
+#include "kernels/cpu/parallel.h"
 
 #include <algorithm>
 #include <cmath>
@@ -39,7 +40,7 @@ T capped_logsumexp(const T* z, int64_t V, T cap, T* l) {
 template <typename T>
 void softcap_ce_forward(const T* z, const int32_t* targets, T* losses, int64_t rows, int64_t V,
                         T cap) {
-#pragma omp parallel
+#pragma omp parallel if (worth_threads(rows * V))
   {
     std::vector<T> l(static_cast<size_t>(V));
 #pragma omp for schedule(static)
@@ -54,7 +55,7 @@ void softcap_ce_forward(const T* z, const int32_t* targets, T* losses, int64_t r
 template <typename T>
 void softcap_ce_backward(const T* z, const int32_t* targets, const T* dloss, T* dz, int64_t rows,
                          int64_t V, T cap, bool accumulate) {
-#pragma omp parallel
+#pragma omp parallel if (worth_threads(rows * V))
   {
     std::vector<T> l(static_cast<size_t>(V));
 #pragma omp for schedule(static)

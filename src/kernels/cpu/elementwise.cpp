@@ -1,6 +1,7 @@
 // Element-wise ops of the residual stream (SPEC §2, Block and Layers). Every parameter
 // gradient is a reduction over rows done in a fixed order, independent of thread count.
 #include "kernels/cpu/elementwise.h"
+#include "kernels/cpu/parallel.h"
 
 #include <algorithm>
 #include <vector>
@@ -21,7 +22,7 @@ template <typename F>
 std::vector<double> column_sums(int64_t rows, int64_t d, F term) {
   std::vector<double> sums(d, 0.0);
   const int64_t nblocks = (d + kColBlock - 1) / kColBlock;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (worth_threads(rows * d))
   for (int64_t blk = 0; blk < nblocks; ++blk) {
     const int64_t c0 = blk * kColBlock, c1 = std::min(d, c0 + kColBlock);
     double acc[kColBlock] = {};
@@ -48,7 +49,7 @@ void add_group_sums(const std::vector<double>& sums, int64_t group, T* out) {
 // out = mix0 x + mix1 x0, per channel.
 template <typename T>
 void resid_mix_forward(const T* x, const T* x0, const T* mix, T* out, int64_t rows, int64_t d) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (worth_threads(rows * d))
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t c = 0; c < d; ++c) {
       const int64_t i = r * d + c;
@@ -79,7 +80,7 @@ template <typename T>
 void scaled_add_forward(const T* x, const T* delta, const T* scale, T* out, int64_t rows, int64_t d,
                         int64_t scale_dim) {
   const int64_t per = scale_dim == 1 ? 0 : 1;  // scale index stride over channels
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (worth_threads(rows * d))
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t c = 0; c < d; ++c) {
       const int64_t i = r * d + c;
@@ -104,7 +105,7 @@ void scaled_add_backward(const T* dout, const T* delta, const T* scale, T* dx, T
 // out = lam0 a + lam1 b.
 template <typename T>
 void mix2_forward(const T* a, const T* b, const T* lam, T* out, int64_t n) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (worth_threads(n))
   for (int64_t i = 0; i < n; ++i) out[i] = lam[0] * a[i] + lam[1] * b[i];
 }
 
@@ -124,7 +125,7 @@ void mix2_backward(const T* dout, const T* a, const T* b, const T* lam, T* da, T
 template <typename T>
 void head_scale_forward(const T* x, const T* gain, T* out, int64_t rows, int64_t H, int64_t hd) {
   const int64_t d = H * hd;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (worth_threads(rows * d))
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t c = 0; c < d; ++c) out[r * d + c] = gain[c / hd] * x[r * d + c];
 }
@@ -143,7 +144,7 @@ void head_scale_backward(const T* dout, const T* x, const T* gain, T* dx, T* dga
 // out[r,h,:] = sigmoid(logit[r,h]) y[r,h,:].
 template <typename T>
 void head_gate_forward(const T* y, const T* logit, T* out, int64_t rows, int64_t H, int64_t hd) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (worth_threads(rows * H * hd))
   for (int64_t rh = 0; rh < rows * H; ++rh) {
     const T s = stable_sigmoid(logit[rh]);
     for (int64_t j = 0; j < hd; ++j) out[rh * hd + j] = s * y[rh * hd + j];
@@ -154,7 +155,7 @@ void head_gate_forward(const T* y, const T* logit, T* out, int64_t rows, int64_t
 template <typename T>
 void head_gate_backward(const T* dout, const T* y, const T* logit, T* dy, T* dlogit, int64_t rows,
                         int64_t H, int64_t hd) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (worth_threads(rows * H * hd))
   for (int64_t rh = 0; rh < rows * H; ++rh) {
     const T s = stable_sigmoid(logit[rh]);
     const int64_t o = rh * hd;
@@ -170,7 +171,7 @@ void head_gate_backward(const T* dout, const T* y, const T* logit, T* dy, T* dlo
 // out[r,:] += bias.
 template <typename T>
 void bias_add_forward(T* out, const T* bias, int64_t rows, int64_t cols) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (worth_threads(rows * cols))
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t c = 0; c < cols; ++c) out[r * cols + c] += bias[c];
 }
@@ -185,7 +186,7 @@ void bias_add_backward(const T* dout, T* dbias, int64_t rows, int64_t cols) {
 // y += alpha x.
 template <typename T>
 void axpy(int64_t n, T alpha, const T* x, T* y) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (worth_threads(n))
   for (int64_t i = 0; i < n; ++i) y[i] += alpha * x[i];
 }
 
@@ -194,7 +195,7 @@ template <typename T>
 double dot(int64_t n, const T* x, const T* y) {
   const int64_t nchunks = (n + kDotChunk - 1) / kDotChunk;
   std::vector<double> part(nchunks, 0.0);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (worth_threads(n))
   for (int64_t k = 0; k < nchunks; ++k) {
     const int64_t i1 = std::min(n, (k + 1) * kDotChunk);
     double s = 0;

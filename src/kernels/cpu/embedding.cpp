@@ -1,8 +1,9 @@
 // Token embedding gather / scatter-add and the BigramHash index (SPEC §2, Embedding 1–2).
 #include "kernels/cpu/embedding.h"
+#include "core/error.h"
+#include "kernels/cpu/parallel.h"
 
 #include <algorithm>
-#include <stdexcept>
 
 namespace pgolf::cpu {
 
@@ -13,7 +14,7 @@ constexpr int64_t kEmbColBlock = 64;
 // out[i, :] = table[ids[i], :].
 template <typename T>
 void embedding_forward(const int32_t* ids, const T* table, T* out, int64_t n, int64_t dim) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (worth_threads(n * dim))
   for (int64_t i = 0; i < n; ++i) {
     const T* row = table + int64_t(ids[i]) * dim;
     std::copy(row, row + dim, out + i * dim);
@@ -24,7 +25,7 @@ void embedding_forward(const int32_t* ids, const T* table, T* out, int64_t n, in
 template <typename T>
 void embedding_backward(const int32_t* ids, const T* dout, T* dtable, int64_t n, int64_t dim) {
   const int64_t nblocks = (dim + kEmbColBlock - 1) / kEmbColBlock;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (worth_threads(n * dim))
   for (int64_t blk = 0; blk < nblocks; ++blk) {
     const int64_t c0 = blk * kEmbColBlock, c1 = std::min(dim, c0 + kEmbColBlock);
     for (int64_t i = 0; i < n; ++i) {
@@ -38,10 +39,9 @@ void embedding_backward(const int32_t* ids, const T* dout, T* dtable, int64_t n,
 // SPEC §2 step 2: idx_0 = Bv-1, idx_t = ((36313 x_t) XOR (27191 x_{t-1})) floor-mod (Bv-1),
 // products wrapping as int32 (done in uint32, whose wrap is defined, then reinterpreted).
 void bigram_hash(const int32_t* tokens, int32_t* idx, int64_t B, int64_t T, int64_t bigram_vocab) {
-  if (bigram_vocab < 2)
-    throw std::invalid_argument("bigram_hash needs bigram_vocab_size >= 2 (it hashes mod Bv-1)");
+  PGOLF_CHECK(bigram_vocab >= 2, "bigram_hash needs bigram_vocab_size >= 2 (it hashes mod Bv-1)");
   const int32_t mod = int32_t(bigram_vocab - 1);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (worth_threads(B * T))
   for (int64_t b = 0; b < B; ++b) {
     const int32_t* x = tokens + b * T;
     int32_t* out = idx + b * T;

@@ -1,5 +1,6 @@
 // Weightless RMS norm (SPEC §2, rms): y = scale * x / sqrt(mean(x²) + eps), eps = kRmsEps.
 #include "kernels/cpu/rmsnorm.h"
+#include "kernels/cpu/parallel.h"
 
 #include <cmath>
 
@@ -8,7 +9,7 @@ namespace pgolf::cpu {
 // rstd = 1/sqrt(mean(x²) + eps) per row, mean accumulated in double; y = scale x rstd.
 template <typename T>
 void rmsnorm_forward(const T* x, T* y, T* rstd, int64_t rows, int64_t dim, T scale) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (worth_threads(rows * dim))
   for (int64_t r = 0; r < rows; ++r) {
     const T* xr = x + r * dim;
     T* yr = y + r * dim;
@@ -24,7 +25,7 @@ void rmsnorm_forward(const T* x, T* y, T* rstd, int64_t rows, int64_t dim, T sca
 template <typename T>
 void rmsnorm_backward(const T* dy, const T* x, const T* rstd, T* dx, int64_t rows, int64_t dim,
                       T scale) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (worth_threads(rows * dim))
   for (int64_t r = 0; r < rows; ++r) {
     const T* xr = x + r * dim;
     const T* dyr = dy + r * dim;

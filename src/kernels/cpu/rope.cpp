@@ -4,15 +4,9 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "kernels/cpu/parallel.h"
 
 namespace pgolf::cpu {
-
-namespace {
-
-// Small tensors (the gradient checks) run on the calling thread: a fork costs more.
-constexpr int64_t kMinParallel = int64_t(1) << 16;
-
-}  // namespace
 
 // inv_freq_j = 1/base'^(2j/r), cos/sin[t, j] = cos/sin(t·inv_freq_j), all in T as the
 // reference computes them in float32; base' = base·(seq_len/train_seq_len)^(r/(r-2)) when
@@ -47,7 +41,7 @@ template <typename T, bool accumulate>
 void rotate(const T* src, T* dst, const T* cos, const T* sin, T sign, int64_t B,
             int64_t seq_len, int64_t heads, int64_t hd, int64_t rdims) {
   const int64_t r = rdims == 0 ? hd : rdims, half = r / 2;
-#pragma omp parallel for collapse(2) if (B * seq_len * heads * hd >= kMinParallel)
+#pragma omp parallel for collapse(2) if (worth_threads(B * seq_len * heads * hd))
   for (int64_t b = 0; b < B; b++)
     for (int64_t t = 0; t < seq_len; t++) {
       const T *c = cos + t * half, *s = sin + t * half;

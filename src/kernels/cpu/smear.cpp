@@ -1,5 +1,6 @@
 // SmearGate (SPEC §2, Embedding 4): g = sigmoid(gate); out_t = (1-g) h_t + g h_{t-1}, h_{-1} = 0.
 #include "kernels/cpu/smear.h"
+#include "kernels/cpu/parallel.h"
 
 #include <algorithm>
 #include <vector>
@@ -16,7 +17,7 @@ template <typename T>
 void smear_forward(const T* h, const T* gate, T* out, int64_t B, int64_t T_, int64_t dim) {
   std::vector<T> g(dim);
   for (int64_t c = 0; c < dim; ++c) g[c] = stable_sigmoid(gate[c]);
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) if (worth_threads(B * T_ * dim))
   for (int64_t b = 0; b < B; ++b)
     for (int64_t t = 0; t < T_; ++t) {
       const T* ht = h + (b * T_ + t) * dim;
@@ -31,7 +32,7 @@ template <typename T>
 void smear_backward(const T* dout, const T* h, const T* gate, T* dh, T* dgate, int64_t B,
                     int64_t T_, int64_t dim) {
   const int64_t nblocks = (dim + kSmearColBlock - 1) / kSmearColBlock;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (worth_threads(B * T_ * dim))
   for (int64_t blk = 0; blk < nblocks; ++blk) {
     const int64_t c0 = blk * kSmearColBlock, c1 = std::min(dim, c0 + kSmearColBlock);
     double acc[kSmearColBlock] = {};

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <vector>
+#include "kernels/cpu/parallel.h"
 
 namespace pgolf::cpu {
 
@@ -12,7 +13,6 @@ namespace {
 
 constexpr double kNormEps = 1e-12;  // F.normalize's eps
 // Small tensors (the gradient checks) run on the calling thread: a fork costs more.
-constexpr int64_t kMinParallel = int64_t(1) << 16;
 
 template <typename T>
 T dot(const T* a, const T* b, int64_t n) {
@@ -26,7 +26,7 @@ T dot(const T* a, const T* b, int64_t n) {
 template <typename T>
 void xsa_forward(const T* y, const T* v, T* out, int64_t rows, int64_t H, int64_t Hkv, int64_t hd) {
   const int64_t group = H / Hkv;
-#pragma omp parallel if (rows * H * hd >= kMinParallel)
+#pragma omp parallel if (worth_threads(rows * H * hd))
   {
     std::vector<T> n(hd);
 #pragma omp for
@@ -51,7 +51,7 @@ template <typename T>
 void xsa_backward(const T* dout, const T* y, const T* v, T* dy, T* dv, int64_t rows, int64_t H,
                   int64_t Hkv, int64_t hd) {
   const int64_t group = H / Hkv;
-#pragma omp parallel if (rows * H * hd >= kMinParallel)
+#pragma omp parallel if (worth_threads(rows * H * hd))
   {
     std::vector<T> n(hd), dn(hd);
 #pragma omp for
