@@ -9,16 +9,10 @@ import json
 import os
 import shutil
 import struct
-import subprocess
 import sys
 
-FAILURES = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what)
-    if not cond:
-        FAILURES.append(what)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from cli_checks import CliChecks  # noqa: E402
 
 
 def write_shard(path, tokens, magic=20240520, version=1, count=None):
@@ -37,15 +31,8 @@ def main():
     os.makedirs(a.workdir)
     w = lambda name: os.path.join(a.workdir, name)  # noqa: E731
 
-    def pgolf(*args):
-        return subprocess.run([a.pgolf, *args], capture_output=True, text=True, timeout=120)
-
-    def expect_error(what, args, needle):
-        r = pgolf(*args)
-        lines = r.stderr.strip().splitlines()
-        check(r.returncode != 0 and len(lines) == 1 and lines[0].startswith("pgolf: ")
-              and needle in lines[0],
-              f"{what}: exit {r.returncode}, stderr {r.stderr.strip()!r}")
+    checks = CliChecks(a.pgolf)
+    check, pgolf, expect_error = checks.check, checks.run, checks.expect_error
 
     r = pgolf("--help")
     check(r.returncode == 0 and all(c in r.stdout for c in ("init", "eval", "grad")),
@@ -104,8 +91,7 @@ def main():
     expect_error("output into a missing directory",
                  ["grad", *score, "--out", w("missing/dir/grads.safetensors")], "missing/dir")
 
-    print(f"cli: {len(FAILURES)} failed" if FAILURES else "cli: all checks passed")
-    return 1 if FAILURES else 0
+    return checks.finish("cli")
 
 
 if __name__ == "__main__":

@@ -9,17 +9,13 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import struct
 import subprocess
 import sys
 
-FAILURES = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        FAILURES.append(what)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from cli_checks import CliChecks  # noqa: E402
 
 
 def main():
@@ -32,15 +28,8 @@ def main():
     os.makedirs(a.workdir)
     w = lambda *p: os.path.join(a.workdir, *p)  # noqa: E731
 
-    def pgolf(*args):
-        return subprocess.run([a.pgolf, *args], capture_output=True, text=True, timeout=600)
-
-    def expect_error(what, args, needle):
-        r = pgolf(*args)
-        lines = r.stderr.strip().splitlines()
-        check(r.returncode != 0 and len(lines) == 1 and lines[0].startswith("pgolf: ")
-              and needle in lines[0],
-              f"{what}: exit {r.returncode}, stderr {r.stderr.strip()[-300:]!r}")
+    checks = CliChecks(a.pgolf)
+    check, pgolf, expect_error = checks.check, checks.run, checks.expect_error
 
     # A slice of the corpus: 24 addresses spread over the years.
     texts = sorted(f for f in os.listdir(a.corpus) if f.endswith(".txt"))
@@ -101,6 +90,23 @@ def main():
             open(w("runB", "model.safetensors"), "rb").read())
     check(same, "a stopped and resumed run ends bitwise identical to an uninterrupted one")
 
+    # Ctrl-C: a checkpoint and exit 130; --resume then ends bitwise where runA did.
+    proc = subprocess.Popen([a.pgolf, "train", *common, "--out", w("runC")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in proc.stdout:
+        if line.startswith("step 2/"):
+            proc.send_signal(signal.SIGINT)
+            break
+    out, err = proc.communicate(timeout=300)
+    check(proc.returncode == 130 and "interrupted at step" in out and
+          os.path.exists(w("runC", "checkpoint.safetensors")),
+          f"Ctrl-C saves a checkpoint and exits 130 (exit {proc.returncode}) {err.strip()[-200:]}")
+    r = pgolf("train", "--resume", "--out", w("runC"))
+    check(r.returncode == 0 and os.path.exists(w("runC", "model.safetensors")) and
+          open(w("runA", "model.safetensors"), "rb").read() ==
+          open(w("runC", "model.safetensors"), "rb").read(),
+          f"resuming after Ctrl-C ends bitwise identical {r.stderr.strip()[-200:]}")
+
     # Bad input: one sentence, non-zero exit.
     shard = sorted(f for f in os.listdir(w("data")) if "_train_" in f)[0]
 
@@ -159,8 +165,7 @@ def main():
                                                  w("truncated.safetensors"), "--out", w("r11")],
                  "truncated.safetensors")
 
-    print(f"e2e: {len(FAILURES)} failed" if FAILURES else "e2e: all checks passed")
-    return 1 if FAILURES else 0
+    return checks.finish("e2e")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ the reference forward/backward), for developing the reference.
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 
@@ -26,6 +25,7 @@ import torch  # noqa: E402
 
 import reference_model as ref  # noqa: E402
 import st_io  # noqa: E402
+from harness import Fail, preset_model_keys, run_cmd  # noqa: E402
 
 LOSS_RTOL = 1e-5
 GRAD_RTOL = 1e-4
@@ -59,23 +59,12 @@ EVERYTHING = {
 }
 
 
-class Fail(Exception):
-    pass
-
-
 def load_preset(name):
     """The model keys of configs/<name>.json."""
-    path = os.path.normpath(os.path.join(HERE, "..", "..", "configs", name + ".json"))
-    if not os.path.isfile(path):
-        raise Fail(f"{name} config {path} does not exist")
-    with open(path) as f:
-        obj = json.load(f)
-    if isinstance(obj.get("model"), dict):  # tolerate {"model": {...}, "train": {...}}
-        obj = obj["model"]
-    known = {k: v for k, v in obj.items() if k in ref.DEFAULTS}
-    ignored = sorted(k for k in obj if k not in ref.DEFAULTS)
+    known, ignored = preset_model_keys(name)
     if ignored:
-        print(f"parity {name}: note: ignoring non-model keys of {path}: {', '.join(ignored)}")
+        print(f"parity {name}: note: ignoring non-model keys of configs/{name}.json: "
+              f"{', '.join(ignored)}")
     return known
 
 
@@ -145,14 +134,7 @@ def run_pgolf(pgolf, ck, sh, T, B, out):
         os.remove(out)
     cmd = [pgolf, "grad", "--checkpoint", ck, "--tokens", sh, "--seq-len", str(T),
            "--batch", str(B), "--out", out, "--json"]
-    try:
-        r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                           timeout=PGOLF_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        raise Fail(f"`{' '.join(cmd)}` ran past {PGOLF_TIMEOUT_S} s")
-    if r.returncode != 0:
-        print(f"---- pgolf stderr ----\n{r.stderr.rstrip()}\n----", flush=True)
-        raise Fail(f"`{' '.join(cmd)}` exited with status {r.returncode}")
+    r = run_cmd(cmd, "pgolf grad", PGOLF_TIMEOUT_S)
     objs = []
     text = r.stdout.strip()
     try:

@@ -43,6 +43,7 @@ import torch  # noqa: E402
 import reference_model as ref  # noqa: E402
 import reference_train as rt  # noqa: E402
 import st_io  # noqa: E402
+from harness import Fail, preset_model_keys, run_cmd  # noqa: E402
 
 LOSS_RTOL = 1e-4
 STEPS = 10
@@ -113,19 +114,8 @@ SHARD_TOKENS = (1500, 300)
 VAL_TOKENS = 4 * 128 + 1
 
 
-class Fail(Exception):
-    pass
-
-
 def load_tiny():
-    path = os.path.normpath(os.path.join(HERE, "..", "..", "configs", "tiny.json"))
-    if not os.path.isfile(path):
-        raise Fail(f"tiny config {path} does not exist")
-    with open(path) as f:
-        obj = json.load(f)
-    if isinstance(obj.get("model"), dict):  # tolerate {"model": {...}, "train": {...}}
-        obj = obj["model"]
-    return {k: v for k, v in obj.items() if k in ref.DEFAULTS}
+    return preset_model_keys("tiny")[0]
 
 
 CONFIG_NAMES = ("tiny", "untied")
@@ -176,18 +166,6 @@ def write_data(ddir, shared, seed):
     return paths
 
 
-def run_cmd(cmd, what, timeout=PGOLF_TIMEOUT_S):
-    try:
-        r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                           timeout=timeout)
-    except subprocess.TimeoutExpired:
-        raise Fail(f"{what}: `{' '.join(cmd)}` ran past {timeout} s")
-    if r.returncode != 0:
-        print(f"---- pgolf stderr ----\n{r.stderr.rstrip()}\n----", flush=True)
-        raise Fail(f"{what}: `{' '.join(cmd)}` exited with status {r.returncode}")
-    return r
-
-
 def has_subcommand(pgolf, name):
     r = subprocess.run([pgolf, "--help"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                        text=True, timeout=60)
@@ -200,7 +178,7 @@ def pgolf_init(pgolf, cdir, cfg_model, seed):
         json.dump(cfg_model, f, indent=1)
     init = os.path.join(cdir, "init.safetensors")
     run_cmd([pgolf, "init", "--config", cfg_path, "--seed", str(seed), "--out", init],
-            "pgolf init")
+            "pgolf init", PGOLF_TIMEOUT_S)
     tensors, meta = st_io.read_safetensors(init)
     full = json.loads(meta["pgolf_config"])
     cfg = ref.full_config({k: v for k, v in full.items() if k in ref.DEFAULTS})
@@ -379,7 +357,7 @@ def run_config(name, args):
         json.dump(tcfg, f, indent=1)
     t0 = time.time()
     run_cmd([args.pgolf, "train", "--config", tpath, "--data", ddir, "--out", run,
-             "--init", init], "pgolf train")
+             "--init", init], "pgolf train", PGOLF_TIMEOUT_S)
     t_pg = time.time() - t0
     events = read_train_events(os.path.join(run, "metrics.jsonl"))
 
