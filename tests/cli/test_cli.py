@@ -39,8 +39,9 @@ def main():
           "--help lists init, eval and grad")
 
     small = ["--set", "num_layers=2", "--set", "model_dim=32", "--set", "num_heads=2",
-             "--set", "num_kv_heads=1", "--set", "vocab_size=64", "--set", "ve_layers=1"]
-    r = pgolf("init", "--preset", "tiny", *small, "--out", w("model.safetensors"))
+             "--set", "num_kv_heads=1", "--set", "vocab_size=64",
+             "--set", "bigram_vocab_size=31", "--set", "ve_enabled=true", "--set", "ve_layers=1"]
+    r = pgolf("init", *small, "--out", w("model.safetensors"))
     check(r.returncode == 0 and os.path.exists(w("model.safetensors")), "init writes a checkpoint")
     write_shard(w("tokens.bin"), [(7 * i + 3) % 64 for i in range(2 * 16 + 1)])
     score = ["--checkpoint", w("model.safetensors"), "--tokens", w("tokens.bin"),
