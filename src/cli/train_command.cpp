@@ -13,7 +13,7 @@ void add_train_command(CLI::App& app) {
     TrainOptions train;
   };
   auto opt = std::make_shared<Options>();
-  auto* cmd = app.add_subcommand("train", "Train a model (SPEC §3) and write RUN_DIR");
+  auto* cmd = app.add_subcommand("train", "Train a model; writes RUN_DIR: config.json, log.txt, metrics.jsonl, model.safetensors, summary.json");
   opt->config.add_to(*cmd);
   cmd->add_option("--data", opt->train.data_dir,
                   "Data directory: *_train_*.bin, *_val_*.bin, tokenizer.model (pgolf data)");

@@ -9,18 +9,18 @@ namespace pgolf {
 
 namespace fs = std::filesystem;
 
+bool is_split_shard(const std::string& filename, const std::string& split) {
+  return filename.ends_with(".bin") && filename.find("_" + split + "_") != std::string::npos;
+}
+
 namespace {
 
 // Files named *_<split>_*.bin, sorted by name.
 std::vector<std::string> shards(const fs::path& dir, const std::string& split) {
   std::vector<std::string> out;
-  const std::string tag = "_" + split + "_";
-  for (const auto& e : fs::directory_iterator(dir)) {
-    const std::string name = e.path().filename().string();
-    if (e.is_regular_file() && name.size() > 4 && name.ends_with(".bin") &&
-        name.find(tag) != std::string::npos)
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.is_regular_file() && is_split_shard(e.path().filename().string(), split))
       out.push_back(e.path().string());
-  }
   std::sort(out.begin(), out.end());
   return out;
 }

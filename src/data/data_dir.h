@@ -11,6 +11,9 @@ struct DataDir {
   std::string tokenizer;
 };
 
+// Whether a file name is a shard of `split` ("train" or "val"): *_<split>_*.bin.
+bool is_split_shard(const std::string& filename, const std::string& split);
+
 // Lists the shards; a missing directory or an empty split is an error naming the directory.
 // `tokenizer` overrides DIR/tokenizer.model when non-empty.
 DataDir find_data(const std::string& dir, const std::string& tokenizer = "");

@@ -11,6 +11,7 @@
 
 #include "core/error.h"
 #include "data/corpus.h"
+#include "data/data_dir.h"
 #include "data/tokenizer.h"
 #include "io/atomic_file.h"
 #include "io/shard.h"
@@ -28,8 +29,7 @@ double seconds_since(Clock::time_point start) {
 
 // SPEC §5: a data directory's shards are DIR/*_train_*.bin and DIR/*_val_*.bin.
 bool is_shard_name(const std::string& name) {
-  return name.ends_with(".bin") &&
-         (name.find("_train_") != std::string::npos || name.find("_val_") != std::string::npos);
+  return is_split_shard(name, "train") || is_split_shard(name, "val");
 }
 
 std::vector<std::string> shards_in(const fs::path& dir) {
