@@ -15,6 +15,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "core/half.h"
 #include "io/atomic_file.h"
 #include "io/file_size.h"
 
@@ -216,23 +217,6 @@ std::string header_text(const std::string& path, const StFile& file) {
 }
 
 // ---- conversion -------------------------------------------------------------------
-
-// IEEE binary16: sign, 5 exponent bits (bias 15), 10 mantissa bits; every value is exact in float.
-float half_to_float(uint16_t h) {
-  const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
-  const uint32_t exponent = (h >> 10) & 0x1fu;
-  const uint32_t mantissa = h & 0x3ffu;
-  if (exponent == 0) {  // zero or subnormal: mantissa * 2^-24
-    const float magnitude = std::ldexp(static_cast<float>(mantissa), -24);
-    return sign ? -magnitude : magnitude;
-  }
-  if (exponent == 0x1f)  // inf, or nan with its payload kept
-    return std::bit_cast<float>(sign | 0x7f800000u | (mantissa << 13));
-  return std::bit_cast<float>(sign | ((exponent + 127 - 15) << 23) | (mantissa << 13));
-}
-
-// bfloat16 is the top half of a float32, so widening is exact for every value.
-float bf16_to_float(uint16_t b) { return std::bit_cast<float>(static_cast<uint32_t>(b) << 16); }
 
 template <typename Stored, typename Out, typename Widen>
 std::vector<Out> convert_each(const std::vector<uint8_t>& data, Widen widen) {
