@@ -32,7 +32,6 @@ struct Dims {
 
 template <typename T>
 struct Activations {
-  int64_t B = 0, seq = 0, N = 0;
   Dims dims;
   Arena<T> arena;
   std::vector<int32_t> ids, targets, bigram_idx;
@@ -63,18 +62,17 @@ struct Activations {
 
 template <typename T>
 Activations<T>::Activations(const ModelPlan& plan, int64_t B_, int64_t seq_,
-                            Buffer<T>& storage)
-    : B(B_), seq(seq_), N(B_ * seq_) {
+                            Buffer<T>& storage) {
   const auto& c = plan.cfg;
-  dims = {N, B, seq, c.model_dim, c.kv_dim(), c.num_heads, c.num_kv_heads, c.head_dim(),
-          c.rope_width(), c.mlp_hidden(), c.vocab_size};
-  const int64_t d = c.model_dim, kv = c.kv_dim(), H = c.num_heads, Hkv = c.num_kv_heads;
-  const int64_t mh = c.mlp_hidden(), V = c.vocab_size, L = c.num_virtual();
+  dims = {B_ * seq_, B_, seq_, c.model_dim, c.kv_dim(), c.num_heads, c.num_kv_heads,
+          c.head_dim(), c.rope_width(), c.mlp_hidden(), c.vocab_size};
+  const auto [N, B, seq, d, kv, H, Hkv, hd, r, mh, V] = dims;
+  const int64_t L = c.num_virtual();
   ids.resize(size_t(N));
   targets.resize(size_t(N));
 
-  want(rope_cos, seq * c.rope_width() / 2);
-  want(rope_sin, seq * c.rope_width() / 2);
+  want(rope_cos, seq * r / 2);
+  want(rope_sin, seq * r / 2);
   want(tok, N * d);
   if (c.smear_gate) want(hn, N * d);  // else the norm writes x0 directly
   want(emb_rstd, N);

@@ -51,7 +51,7 @@ typename Model<T>::LayerRefs Model<T>::layer(int64_t v) {
 
 template <typename T>
 void Model<T>::prepare(int64_t B, int64_t seq) {
-  if (acts_ && acts_->B == B && acts_->seq == seq) return;
+  if (acts_ && acts_->dims.B == B && acts_->dims.seq == seq) return;
   acts_ = std::make_unique<Activations<T>>(plan_, B, seq, arena_storage_);
   const auto& c = plan_.cfg;
   rope_tables(seq, c.rope_width(), c.rope_base, c.rope_train_seq_len, acts_->rope_cos,
@@ -65,7 +65,7 @@ double Model<T>::forward(const int32_t* inputs, const int32_t* targets, int64_t 
   auto& A = *acts_;
   const auto& c = plan_.cfg;
   const auto& P = plan_;
-  const int64_t N = A.N, d = c.model_dim, V = c.vocab_size;
+  const int64_t N = A.dims.N, d = A.dims.d, V = A.dims.V;
   for (int64_t i = 0; i < N; ++i) {
     PGOLF_CHECK(inputs[i] >= 0 && inputs[i] < V && targets[i] >= 0 && targets[i] < V,
                 "token id ", std::max(inputs[i], targets[i]), " at position ", i,
@@ -167,8 +167,7 @@ void Model<T>::backward(double loss_scale) {
   auto& A = *acts_;
   const auto& c = plan_.cfg;
   const auto& P = plan_;
-  const int64_t N = A.N, B = A.B, seq = A.seq, d = c.model_dim, V = c.vocab_size;
-  const int64_t kv = c.kv_dim();
+  const auto [N, B, seq, d, kv, H, Hkv, hd, r, mh, V] = A.dims;
   auto W = [&](int i) { return params_.value(i); };
   auto G = [&](int i) { return params_.grad(i); };
 

@@ -4,9 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <csignal>
-#include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <optional>
 
 #include "core/error.h"
@@ -340,7 +338,7 @@ TrainOutcome train(RunConfig cfg, const TrainOptions& opt_in) {
   summary["final_standard"] = final_eval;
   summary["val_loss"] = final_eval["val_loss"];
   summary["val_bpb"] = final_eval["val_bpb"];
-  save_checkpoint(( run.dir / "model.safetensors").string(), run.model);
+  save_checkpoint((run.dir / "model.safetensors").string(), run.model);
   write_json_file(run.dir / "summary.json", summary);
   std::error_code ec;
   fs::remove(run.checkpoint_path(), ec);  // the run is complete: model.safetensors replaces it
