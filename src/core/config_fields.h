@@ -22,6 +22,13 @@ void read_value(const nlohmann::json& v, bool& out, const std::string& key,
 void read_value(const nlohmann::json& v, std::vector<int64_t>& out, const std::string& key,
                 const std::string& where);
 
+// A string key (a mode name such as "block"); which names are valid is validate()'s job.
+void read_value(const nlohmann::json& v, std::string& out, const std::string& key,
+                const std::string& where);
+// A list of numbers: a JSON list, one number, or a "0.4,0.65" string.
+void read_value(const nlohmann::json& v, std::vector<double>& out, const std::string& key,
+                const std::string& where);
+
 // A --set or environment value: JSON when it parses, else the bare string.
 nlohmann::json parse_setting(const std::string& value);
 

@@ -13,7 +13,8 @@ namespace pgolf {
 
 template <typename T>
 struct LayerActs {
-  T* x_skip = nullptr;  // stream + skip_weights[i] ⊙ encoder output (decoder layers)
+  T* x_pre = nullptr;   // the stream after the pre-block additions (U-Net skip, loop
+                        // embedding, residual VE, cross-repeat; docs/recurrence.md)
   T *x_in, *rstd1, *a;  // resid-mixed input, its rms, the normed input
   T *q_raw, *q_rstd, *qn, *q;  // projections, per-head rms, normed+rotated, gained
   T *k_raw, *k_rstd, *k;
@@ -40,6 +41,7 @@ struct Activations {
   T *tok, *hsum = nullptr, *hn = nullptr, *emb_rstd;                 // embedding
   T *be = nullptr, *bp = nullptr;                          // bigram embed / projection
   T *ve_emb = nullptr, *ve_base = nullptr;                 // value-embedding base
+  std::vector<T*> rve, drve;  // residual value-embedding rows per table, and their grads
   std::vector<T*> xs;                                      // xs[0] = x0, xs[v+1] = block v out
   std::vector<LayerActs<T>> layers;
   T *zf, *final_rstd, *logits, *losses;                    // head
@@ -51,6 +53,7 @@ struct Activations {
   T *du_raw = nullptr, *du0 = nullptr, *dve_base = nullptr, *dve_emb = nullptr;
   T *dhn, *dhsum, *dbp = nullptr, *dbe = nullptr;
   std::vector<T*> dskip;  // gradient of each skip's encoder output
+  std::vector<T*> dcross;  // per layer feeding a cross-repeat: gradient of its output there
 
   // Plans every buffer for (B_, seq_) and carves them from `storage` (grown if needed).
   Activations(const ModelPlan& plan, int64_t B_, int64_t seq_, Buffer<T>& storage);
@@ -88,13 +91,23 @@ Activations<T>::Activations(const ModelPlan& plan, int64_t B_, int64_t seq_,
     want(dve_base, N * kv);
     if (plan.ve_proj >= 0) { want(ve_base, N * kv); want(dve_emb, N * c.ve_dim); }
   }
+  // Any depth stage may add something before a block (the U-Net moves with the stage).
+  const bool pre_add = c.num_skips() > 0 || c.loop_embed || c.residual_ve_tables > 0 ||
+                       c.cross_repeat;
+  rve.assign(size_t(c.residual_ve_tables), nullptr);
+  drve.assign(size_t(c.residual_ve_tables), nullptr);
+  for (auto& p : rve) want(p, N * d);
+  for (auto& p : drve) want(p, N * d);
+  dcross.assign(size_t(L), nullptr);
+  for (int64_t v = 0; v < L; ++v)
+    if (plan.wiring[size_t(v)].feeds_cross) want(dcross[size_t(v)], N * d);
   xs.assign(size_t(L + 1), nullptr);
   for (auto& x : xs) want(x, N * d);
   layers.resize(size_t(L));
   for (int64_t v = 0; v < L; ++v) {
     auto& la = layers[size_t(v)];
     const auto& w = plan.wiring[size_t(v)];
-    if (w.skip_in >= 0) want(la.x_skip, N * d);
+    if (pre_add) want(la.x_pre, N * d);
     want(la.x_in, N * d); want(la.rstd1, N); want(la.a, N * d);
     want(la.q_raw, N * d); want(la.q_rstd, N * H); want(la.qn, N * d); want(la.q, N * d);
     want(la.k_raw, N * kv); want(la.k_rstd, N * Hkv); want(la.k, N * kv);

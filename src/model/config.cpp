@@ -71,6 +71,22 @@ void validate(const ModelConfig& c) {
   for (int64_t p : c.recur_layers)
     PGOLF_CHECK(p >= 0 && p < c.num_layers, "config: recur_layers entry ", p,
                 " is not a block index below num_layers ", c.num_layers);
+  auto one_of = [](const std::string& v, std::initializer_list<const char*> names,
+                   const char* key) {
+    std::string list;
+    for (const char* n : names) {
+      if (v == n) return;
+      list += list.empty() ? std::string("\"") + n + "\"" : std::string(", \"") + n + "\"";
+    }
+    fail("config: ", key, " must be one of ", list, ", got \"", v, "\"");
+  };
+  one_of(c.scalar_sharing, {"layer", "block"}, "scalar_sharing");
+  one_of(c.repeat_untie_mlp, {"none", "down", "full"}, "repeat_untie_mlp");
+  one_of(c.xsa_placement, {"virtual", "block"}, "xsa_placement");
+  one_of(c.init_scheme, {"orthogonal", "kaiming_uniform"}, "init_scheme");
+  PGOLF_CHECK(c.residual_ve_tables >= 0, "config: residual_ve_tables must be >= 0");
+  PGOLF_CHECK(!c.cross_repeat || c.num_repeats() >= 2,
+              "config: cross_repeat needs a schedule that uses some block twice");
   for (size_t k = 0; k < c.ve_layers.size(); ++k) {
     PGOLF_CHECK(c.ve_layers[k] >= 0 && c.ve_layers[k] < L, "config: ve_layers entry ",
                 c.ve_layers[k], " is not a virtual layer below ", L);

@@ -43,6 +43,24 @@ struct ModelConfig {
   // layers are blocks 0..m-1, then recur_layers again, then blocks m..num_layers-1
   // (list(range(m)) + recur_layers + list(range(m, n))). Only when layer_schedule is empty.
   std::vector<int64_t> recur_layers;
+  // What else repeats share (docs/recurrence.md): per-layer scalars per virtual layer
+  // ("layer", #686) or per physical block ("block", #857/#784); repeats' own MLP matrices
+  // ("none", "down", "full": #1204's REPEAT_UNTIE_MLP) and attention matrices; XSA on the
+  // last virtual layers ("virtual") or on every use of their blocks ("block", #857).
+  std::string scalar_sharing = "layer";
+  std::string repeat_untie_mlp = "none";
+  bool repeat_untie_attn = false;
+  std::string xsa_placement = "virtual";
+  // #784's recurrent form: a learned vector per virtual layer, full-width value-embedding
+  // tables mixed into the residual stream, and the cross-repeat skip.
+  bool loop_embed = false;
+  int64_t residual_ve_tables = 0;
+  bool cross_repeat = false;
+  // Init: "orthogonal" (the reference's rule) or "kaiming_uniform" (#784: PyTorch's
+  // default for every non-zero-init linear); scale_proj_init multiplies bigram.proj and
+  // ve_shared.proj by 1/sqrt(2·num_virtual) (#857, #490).
+  std::string init_scheme = "orthogonal";
+  bool scale_proj_init = false;
 
   int64_t head_dim() const { return model_dim / num_heads; }
   int64_t kv_dim() const { return num_kv_heads * head_dim(); }
@@ -59,6 +77,30 @@ struct ModelConfig {
     const int64_t r = int64_t(recur_layers.size());
     return v < m ? v : v < m + r ? recur_layers[size_t(v - m)] : v - r;
   }
+  // Repeats (docs/recurrence.md "Words"): rep(v) = earlier uses of v's block; K = 1 + max.
+  int64_t repeat_index(int64_t v) const {
+    int64_t r = 0;
+    for (int64_t u = 0; u < v; ++u) r += physical(u) == physical(v);
+    return r;
+  }
+  int64_t num_repeats() const {
+    int64_t k = 1;
+    for (int64_t v = 0; v < num_virtual(); ++v) k = std::max(k, repeat_index(v) + 1);
+    return k;
+  }
+  // The latest earlier use of v's block (-1 for a first use) and a block's first use.
+  int64_t previous_use(int64_t v) const {
+    for (int64_t u = v - 1; u >= 0; --u)
+      if (physical(u) == physical(v)) return u;
+    return -1;
+  }
+  int64_t first_use(int64_t p) const {
+    for (int64_t v = 0; v < num_virtual(); ++v)
+      if (physical(v) == p) return v;
+    return -1;
+  }
+  bool block_scalars() const { return scalar_sharing == "block"; }
+
   // U-Net (SPEC §2 Layers): encoder layers, decoder layers and skip connections.
   int64_t encoder_layers() const { return num_virtual() / 2; }
   int64_t num_skips() const {
@@ -79,6 +121,11 @@ struct ModelConfig {
     f("tied_embed_init_std", tied_embed_init_std); f("rope_train_seq_len", rope_train_seq_len);
     f("unet_skips", unet_skips); f("layer_schedule", layer_schedule);
     f("smear_gate", smear_gate); f("recur_layers", recur_layers);
+    f("scalar_sharing", scalar_sharing); f("repeat_untie_mlp", repeat_untie_mlp);
+    f("repeat_untie_attn", repeat_untie_attn); f("xsa_placement", xsa_placement);
+    f("loop_embed", loop_embed); f("residual_ve_tables", residual_ve_tables);
+    f("cross_repeat", cross_repeat); f("init_scheme", init_scheme);
+    f("scale_proj_init", scale_proj_init);
   }
   template <typename F>
   void for_each_field(F&& f) const { const_cast<ModelConfig*>(this)->for_each_field(f); }

@@ -57,9 +57,10 @@ void orthogonal(T* w, int64_t rows, int64_t cols, const Philox& rng) {
 
 // The reference's rule for a linear that does not start at zero: orthogonal when both
 // dims are >= 64, otherwise PyTorch's default U(±1/sqrt(fan_in)) (docs/deviations.md).
+// init_scheme "kaiming_uniform" (#784) takes PyTorch's default for every size.
 template <typename T>
-void linear_init(T* w, int64_t rows, int64_t cols, const Philox& rng) {
-  if (rows >= 64 && cols >= 64) {
+void linear_init(T* w, int64_t rows, int64_t cols, const Philox& rng, bool orthogonal_ok) {
+  if (orthogonal_ok && rows >= 64 && cols >= 64) {
     orthogonal(w, rows, cols, rng);
     return;
   }
@@ -75,8 +76,11 @@ void init_params(const ModelPlan& plan, ParamStore<T>& store, uint64_t seed) {
   const auto& layout = plan.layout;
   auto rng = [&](int i) { return Philox(seed, name_stream(layout.info(i).name)); };
   auto n = [&](int i) { return layout.info(i).numel; };
+  const bool orthogonal_ok = c.init_scheme == "orthogonal";
   auto linear = [&](int i) {
-    if (i >= 0) linear_init(store.value(i), layout.info(i).shape[0], layout.info(i).shape[1], rng(i));
+    if (i >= 0)
+      linear_init(store.value(i), layout.info(i).shape[0], layout.info(i).shape[1], rng(i),
+                  orthogonal_ok);
   };
   auto constant = [&](int i, double value) { if (i >= 0) fill(store.value(i), n(i), value); };
 
@@ -93,6 +97,17 @@ void init_params(const ModelPlan& plan, ParamStore<T>& store, uint64_t seed) {
   linear(plan.ve_proj);
   constant(plan.ve_scale, 0.1);
   for (int i : plan.ve_layer_scales) constant(i, 1.0);
+  if (c.scale_proj_init)  // #857, #490: `.proj` linears that start non-zero, / sqrt(2 L)
+    for (int i : {plan.bigram_proj, plan.ve_proj})
+      if (i >= 0)
+        for (int64_t k = 0; k < n(i); ++k)
+          store.value(i)[k] *= T(1.0 / std::sqrt(2.0 * double(c.num_virtual())));
+  // #784: loop embeddings, residual VE scales and cross-repeat scales start at zero; the
+  // residual VE tables keep nn.Embedding's N(0, 1).
+  constant(plan.loop_embed, 0.0);
+  constant(plan.value_scales, 0.0);
+  constant(plan.cross_repeat_scales, 0.0);
+  for (int i : plan.value_embeds) normal(store.value(i), n(i), 1.0, rng(i));
   for (const auto& b : plan.blocks) {
     linear(b.c_q);
     linear(b.c_k);
@@ -112,6 +127,9 @@ void init_params(const ModelPlan& plan, ParamStore<T>& store, uint64_t seed) {
     constant(l.gate_bias, 4.0);
     constant(l.vr_lambda, 0.5);
   }
+  // A repeat's own matrices start as copies of its block's (docs/recurrence.md).
+  for (const auto& r : plan.untied_matrix_sources)
+    std::copy_n(store.value(r.source), n(r.source), store.value(r.copy));
 }
 
 template void init_params<float>(const ModelPlan&, ParamStore<float>&, uint64_t);

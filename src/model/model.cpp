@@ -36,7 +36,26 @@ void check_ids(const int32_t* ids, int64_t offset, int64_t n, int64_t V) {
 }  // namespace
 
 template <typename T>
-Model<T>::Model(ModelPlan plan) : plan_(std::move(plan)), params_(plan_.layout) {}
+Model<T>::Model(ModelPlan plan) : plan_(std::move(plan)), params_(plan_.layout) {
+  set_active_repeats(plan_.cfg.num_repeats());
+}
+
+template <typename T>
+void Model<T>::set_active_repeats(int64_t k) {
+  PGOLF_CHECK(k >= 1, "internal: a depth stage needs at least one repeat, got ", k);
+  active_repeats_ = std::min(k, plan_.cfg.num_repeats());
+  wiring_ = make_wiring(plan_.cfg, active_repeats_);
+  active_.clear();
+  for (int64_t v = 0; v < int64_t(wiring_.size()); ++v)
+    if (wiring_[size_t(v)].active) active_.push_back(v);
+  backward_ready_ = false;
+}
+
+// The stream leaving the last active layer: the head's input.
+template <typename T>
+T* Model<T>::final_stream() {
+  return acts_->xs[size_t(active_.back() + 1)];
+}
 
 template <typename T>
 Model<T>::~Model() = default;
@@ -50,8 +69,7 @@ const T* Model<T>::token_losses() const {
 // Virtual layer v's wiring, scalars, block matrices and activations.
 template <typename T>
 typename Model<T>::LayerRefs Model<T>::layer(int64_t v) {
-  const LayerWiring& w = plan_.wiring[size_t(v)];
-  return {w, plan_.layers[size_t(v)], plan_.blocks[size_t(w.physical)],
+  return {wiring_[size_t(v)], plan_.layers[size_t(v)], plan_.layer_mats[size_t(v)],
           acts_->layers[size_t(v)]};
 }
 
@@ -86,7 +104,7 @@ const T* Model<T>::forward_scored(const int32_t* inputs, const int32_t* targets,
   return acts_->losses;
 }
 
-// Embedding and every virtual layer: xs.back() = the stream entering the head.
+// Embedding and every active virtual layer: final_stream() = the stream entering the head.
 template <typename T>
 void Model<T>::trunk_forward(const int32_t* inputs, int64_t B, int64_t seq) {
   PGOLF_CHECK(B > 0 && seq > 0, "forward needs at least one sequence of one token");
@@ -116,8 +134,11 @@ void Model<T>::trunk_forward(const int32_t* inputs, int64_t B, int64_t seq) {
     embedding_forward(A.ids.data(), W(P.ve_embed), A.ve_emb, N, c.ve_dim);
     if (P.ve_proj >= 0) linear_forward(A.ve_emb, W(P.ve_proj), A.ve_base, N, c.ve_dim, c.kv_dim());
   }
+  // Residual-stream value embeddings (#784): each table's rows, mixed in per layer.
+  for (size_t j = 0; j < P.value_embeds.size(); ++j)
+    embedding_forward(A.ids.data(), W(P.value_embeds[j]), A.rve[j], N, d);
 
-  for (int64_t v = 0; v < c.num_virtual(); ++v) block_forward(v);
+  for (int64_t v : active_) block_forward(v);
 }
 
 // Head: rms → logits (tied or untied) → softcap → cross-entropy, on rows [first, seq) of
@@ -133,10 +154,10 @@ void Model<T>::head_forward(const int32_t* targets, int64_t first, double temper
     std::copy(targets + from, targets + from + S, A.targets.begin() + b * S);
   }
   if (first == 0) {  // the rows are already packed: one call, so threads pay
-    rmsnorm_forward(A.xs.back(), A.zf, A.final_rstd, N, d, T(1));
+    rmsnorm_forward(final_stream(), A.zf, A.final_rstd, N, d, T(1));
   } else {
     for (int64_t b = 0; b < B; ++b)
-      rmsnorm_forward(A.xs.back() + (b * seq + first) * d, A.zf + b * S * d,
+      rmsnorm_forward(final_stream() + (b * seq + first) * d, A.zf + b * S * d,
                       A.final_rstd + b * S, S, d, T(1));
   }
   const int head = plan_.lm_head >= 0 ? plan_.lm_head : plan_.tok_emb;
@@ -154,12 +175,11 @@ void Model<T>::block_forward(int64_t v) {
   const T s = T(w.ln_scale);
   auto W = [&](int i) { return params_.value(i); };
 
-  // U-Net skip: x += skip_weights[i] ⊙ (popped encoder output).
-  const T* x = A.xs[size_t(v)];
-  if (w.skip_in >= 0) {
-    scaled_add_forward(x, A.xs[size_t(w.skip_from + 1)], W(plan_.skip_weights) + w.skip_in * d,
-                       la.x_skip, N, d, d);
-    x = la.x_skip;
+  // The previous active layer's output, plus the pre-block additions.
+  const T* x = A.xs[size_t(w.input_from + 1)];
+  if (w.pre_add) {
+    pre_add_forward(v, x);
+    x = la.x_pre;
   }
   // x_in = resid_mix[0] x + resid_mix[1] x0;  a = rms(x_in) s.
   resid_mix_forward(x, A.xs[0], W(lp.resid_mix), la.x_in, N, d);
@@ -227,13 +247,17 @@ void Model<T>::backward(double loss_scale) {
   T* dcur = A.dcur;
   T* dnext = A.dnext;
   zero(dcur, N * d);
-  rmsnorm_backward(A.dzf, A.xs.back(), A.final_rstd, dcur, N, d, T(1));
+  rmsnorm_backward(A.dzf, final_stream(), A.final_rstd, dcur, N, d, T(1));
 
   zero(A.dx0, N * d);
   if (A.du0) zero(A.du0, N * kv);
   if (A.dve_base) zero(A.dve_base, N * kv);
   for (T* p : A.dskip) zero(p, N * d);
-  for (int64_t v = c.num_virtual() - 1; v >= 0; --v) block_backward(v, dcur, dnext);
+  for (T* p : A.dcross) if (p) zero(p, N * d);
+  for (T* p : A.drve) zero(p, N * d);
+  for (auto v = active_.rbegin(); v != active_.rend(); ++v) block_backward(*v, dcur, dnext);
+  for (size_t j = 0; j < P.value_embeds.size(); ++j)
+    embedding_backward(A.ids.data(), A.drve[j], G(P.value_embeds[j]), N, d);
 
   // x0 feeds layer 0's stream and every resid_mix.
   axpy(N * d, T(1), A.dx0, dcur);
@@ -280,8 +304,10 @@ void Model<T>::block_backward(int64_t v, T*& dcur, T*& dnext) {
   auto W = [&](int i) { return params_.value(i); };
   auto G = [&](int i) { return params_.grad(i); };
 
-  // An encoder layer's output also went through a U-Net skip.
+  // An encoder layer's output also went through a U-Net skip, and a repeated block's
+  // output into its next use's cross-repeat addition.
   if (w.skip_out >= 0) axpy(N * d, T(1), A.dskip[size_t(w.skip_out)], dcur);
+  if (w.feeds_cross && A.dcross[size_t(v)]) axpy(N * d, T(1), A.dcross[size_t(v)], dcur);
 
   // MLP: xs[v+1] = x_mid + mlp_scale ⊙ mo.
   copy(dcur, A.dmid, N * d);
@@ -358,16 +384,61 @@ void Model<T>::block_backward(int64_t v, T*& dcur, T*& dnext) {
   linear_backward(du_raw, la.a, W(bp.c_v), A.da, G(bp.c_v), N, d, kv);
   rmsnorm_backward(A.da, la.x_in, la.rstd1, A.dxin, N, d, s);
 
-  // x_in = resid_mix[0] x + resid_mix[1] x0, and the skip that formed x.
-  const T* x = w.skip_in >= 0 ? la.x_skip : A.xs[size_t(v)];
+  // x_in = resid_mix[0] x + resid_mix[1] x0, and the additions that formed x.
+  const T* x = w.pre_add ? la.x_pre : A.xs[size_t(w.input_from + 1)];
   zero(dnext, N * d);
   resid_mix_backward(A.dxin, x, A.xs[0], W(lp.resid_mix), dnext, A.dx0, G(lp.resid_mix), N, d);
-  if (w.skip_in >= 0) {
-    scaled_add_backward(dnext, A.xs[size_t(w.skip_from + 1)],
-                        W(plan_.skip_weights) + w.skip_in * d, none,
-                        A.dskip[size_t(w.skip_in)], G(plan_.skip_weights) + w.skip_in * d, N, d, d);
-  }
+  if (w.pre_add) pre_add_backward(v, dnext);
   std::swap(dcur, dnext);
+}
+
+// x_pre = in (+ skip_weights[i] ⊙ popped encoder output) (+ loop_embed[v])
+//   (+ Σ_j value_scales[v, j] ⊙ value_embeds_j[ids]) (+ cross_repeat_scales[row] ⊙ out(prev)),
+// in that order (docs/recurrence.md).
+template <typename T>
+void Model<T>::pre_add_forward(int64_t v, const T* in) {
+  auto& A = *acts_;
+  const auto& w = wiring_[size_t(v)];
+  const int64_t N = A.dims.N, d = A.dims.d, J = int64_t(plan_.value_embeds.size());
+  T* x = A.layers[size_t(v)].x_pre;
+  auto W = [&](int i) { return params_.value(i); };
+  if (w.skip_in >= 0) {
+    scaled_add_forward(in, A.xs[size_t(w.skip_from + 1)], W(plan_.skip_weights) + w.skip_in * d,
+                       x, N, d, d);
+  } else {
+    copy(in, x, N * d);
+  }
+  if (plan_.loop_embed >= 0) bias_add_forward(x, W(plan_.loop_embed) + v * d, N, d);
+  for (int64_t j = 0; j < J; ++j)
+    scaled_add_forward(x, A.rve[size_t(j)], W(plan_.value_scales) + (v * J + j) * d, x, N, d, d);
+  if (w.cross_from >= 0)
+    scaled_add_forward(x, A.xs[size_t(w.cross_from + 1)],
+                       W(plan_.cross_repeat_scales) + w.cross_row * d, x, N, d, d);
+}
+
+// dx = ∂loss/∂x_pre, which is also ∂loss/∂in (every addition is additive); routes it to
+// the added tensors and their scales.
+template <typename T>
+void Model<T>::pre_add_backward(int64_t v, const T* dx) {
+  auto& A = *acts_;
+  const auto& w = wiring_[size_t(v)];
+  const int64_t N = A.dims.N, d = A.dims.d, J = int64_t(plan_.value_embeds.size());
+  T* const none = nullptr;
+  auto W = [&](int i) { return params_.value(i); };
+  auto G = [&](int i) { return params_.grad(i); };
+  if (w.skip_in >= 0)
+    scaled_add_backward(dx, A.xs[size_t(w.skip_from + 1)], W(plan_.skip_weights) + w.skip_in * d,
+                        none, A.dskip[size_t(w.skip_in)], G(plan_.skip_weights) + w.skip_in * d,
+                        N, d, d);
+  if (plan_.loop_embed >= 0) bias_add_backward(dx, G(plan_.loop_embed) + v * d, N, d);
+  for (int64_t j = 0; j < J; ++j)
+    scaled_add_backward(dx, A.rve[size_t(j)], W(plan_.value_scales) + (v * J + j) * d, none,
+                        A.drve[size_t(j)], G(plan_.value_scales) + (v * J + j) * d, N, d, d);
+  if (w.cross_from >= 0)
+    scaled_add_backward(dx, A.xs[size_t(w.cross_from + 1)],
+                        W(plan_.cross_repeat_scales) + w.cross_row * d, none,
+                        A.dcross[size_t(w.cross_from)],
+                        G(plan_.cross_repeat_scales) + w.cross_row * d, N, d, d);
 }
 
 template class Model<float>;

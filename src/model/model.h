@@ -8,6 +8,7 @@
 #include <initializer_list>
 #include <memory>
 #include <span>
+#include <vector>
 
 #include "core/buffer.h"
 #include "core/param_store.h"
@@ -32,6 +33,14 @@ class Model {
   const ModelConfig& config() const { return plan_.cfg; }
   ParamStore<T>& params() { return params_; }
   const ParamStore<T>& params() const { return params_; }
+
+  // Depth stage (docs/recurrence.md "Switching depth"): only the virtual layers with
+  // repeat index < k run (k >= num_repeats: all, the default); the U-Net is rebuilt over
+  // them. Parameters of inactive layers get no gradient.
+  void set_active_repeats(int64_t k);
+  int64_t active_repeats() const { return active_repeats_; }
+  const std::vector<int64_t>& active_layers() const { return active_; }
+  const std::vector<LayerWiring>& wiring() const { return wiring_; }
 
   // Mean cross-entropy of `targets` given `inputs`, both B sequences of seq_len tokens,
   // row-major [B, seq_len]. Token ids must be below vocab_size. Keeps what backward needs.
@@ -86,12 +95,18 @@ class Model {
   void head_forward(const int32_t* targets, int64_t first_row, double temperature);
   void block_forward(int64_t v);
   void block_backward(int64_t v, T*& dcur, T*& dnext);
+  void pre_add_forward(int64_t v, const T* in);
+  void pre_add_backward(int64_t v, const T* dx);
+  T* final_stream();
   void observe(std::initializer_list<int> params, const T* x, int64_t rows, int64_t cols) {
     if (linear_observer_) linear_observer_({params.begin(), params.size()}, x, rows, cols);
   }
 
   ModelPlan plan_;
   ParamStore<T> params_;
+  std::vector<LayerWiring> wiring_;  // of the current depth stage
+  std::vector<int64_t> active_;      // its layers, in order
+  int64_t active_repeats_ = 0;
   Buffer<T> arena_storage_;  // shared by every (batch, seq) shape this model has seen
   std::unique_ptr<Activations<T>> acts_;
   LinearObserver linear_observer_;

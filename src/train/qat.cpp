@@ -8,7 +8,8 @@ namespace pgolf {
 
 QatShadow::QatShadow(ParamStore<float>& store, const ModelPlan& plan) : store_(store) {
   for (const auto& b : plan.blocks)
-    matrices_.insert(matrices_.end(), {b.c_q, b.c_k, b.c_v, b.attn_proj, b.mlp_fc, b.mlp_proj});
+    for (int i : b.all())
+      if (i >= 0) matrices_.push_back(i);  // a repeat's set holds only its own matrices
   for (int i : {plan.bigram_proj, plan.ve_proj})
     if (i >= 0) matrices_.push_back(i);
   int64_t total = 0;

@@ -18,7 +18,7 @@ TEST(Config, JsonRoundTripKeepsEveryKey) {
   c.layer_schedule = {0, 1, 1};
   c.mlp_mult = 2.5;
   json j = to_json(c);
-  EXPECT_EQ(j.size(), 27u);
+  EXPECT_EQ(j.size(), 36u);
   EXPECT_EQ(to_json(config_from_json(j, "test")), j);
 }
 

@@ -56,9 +56,23 @@ void randomise(Model<double>& m, uint64_t seed) {
   }
 }
 
-void check_model(const ModelConfig& cfg, int64_t B, int64_t T) {
+// active_repeats < the schedule's: the depth stage with only those repeats running
+// (docs/recurrence.md); the inactive layers' own tensors must get exactly zero gradient.
+void check_model(const ModelConfig& cfg, int64_t B, int64_t T, int64_t active_repeats = 1 << 20) {
   Model<double> model(make_plan(cfg));
   randomise(model, 5);
+  model.set_active_repeats(active_repeats);
+  std::vector<bool> used(model.plan().layout.infos().size(), false);
+  for (int64_t v : model.active_layers()) {
+    const LayerParams& lp = model.plan().layers[size_t(v)];
+    for (int i : {lp.attn_scale, lp.mlp_scale, lp.resid_mix, lp.q_gain, lp.gate_weight,
+                  lp.gate_bias, v > 0 ? lp.vr_lambda : -1})  // layer 0 does not read λ
+      if (i >= 0) used[size_t(i)] = true;
+    for (int i : model.plan().layer_mats[size_t(v)].all()) used[size_t(i)] = true;
+    const LayerWiring& w = model.wiring()[size_t(v)];
+    if (w.cross_from >= 0) used[size_t(model.plan().cross_repeat_scales)] = true;
+    if (w.ve_slot >= 0) used[size_t(model.plan().ve_layer_scales[size_t(w.ve_slot)])] = true;
+  }
   std::vector<int32_t> x(size_t(B * T)), y(size_t(B * T));
   Philox rng(9, 0);
   for (size_t i = 0; i < x.size(); ++i) {
@@ -71,9 +85,15 @@ void check_model(const ModelConfig& cfg, int64_t B, int64_t T) {
   std::vector<double> grads(model.params().grads().begin(), model.params().grads().end());
 
   std::vector<test::GradInput> inputs;
-  for (const auto& p : model.plan().layout.infos()) {
-    // vr_lambda of virtual layer 0 is unused (SPEC §5): its gradient must be exactly zero.
-    if (p.name == "blocks.0.attn.vr_lambda") {
+  const auto& infos = model.plan().layout.infos();
+  for (size_t i = 0; i < infos.size(); ++i) {
+    const auto& p = infos[i];
+    const bool per_layer = p.name.rfind("blocks.", 0) == 0 || p.name.rfind("repeats.", 0) == 0 ||
+                           p.name.rfind("ve_layer_scales.", 0) == 0 ||
+                           int(i) == model.plan().cross_repeat_scales;
+    // A per-layer tensor no active layer reads (vr_lambda of virtual layer 0, SPEC §5; an
+    // inactive layer's scalars and own matrices) must get exactly zero gradient.
+    if (per_layer && !used[i]) {
       for (int64_t k = 0; k < p.numel; ++k) EXPECT_EQ(grads[size_t(p.offset + k)], 0.0);
       continue;
     }
@@ -113,6 +133,67 @@ TEST(ModelGradcheck, NoProjectionsTiedNoSkips) {
   c.layer_schedule = {0, 1, 2, 0, 1, 2};
   check_model(c, 1, 6);
 }
+
+// docs/recurrence.md: #857's sharing (per-block scalars, XSA on every use of the last
+// blocks, ln index of the first use) with a repeat owning its MLP down projection.
+TEST(ModelGradcheck, BlockScalarsAndUntiedDownProjection) {
+  ModelConfig c = everything_on();
+  c.layer_schedule = {0, 1, 1, 1, 2};
+  c.scalar_sharing = "block";
+  c.xsa_placement = "block";
+  c.repeat_untie_mlp = "down";
+  check_model(c, 2, 7);
+}
+
+// Repeats owning every matrix (the untied TTT model) with per-layer scalars.
+TEST(ModelGradcheck, FullyUntiedRepeats) {
+  ModelConfig c = everything_on();
+  c.layer_schedule.clear();
+  c.recur_layers = {1, 2};
+  c.repeat_untie_mlp = "full";
+  c.repeat_untie_attn = true;
+  check_model(c, 2, 7);
+}
+
+// #784's recurrent form: 3 blocks × 3 repeats, loop embeddings, two residual VE tables,
+// cross-repeat skips, block scalars, no U-Net / smear / bigram.
+ModelConfig recurrent_784() {
+  ModelConfig c;
+  c.vocab_size = 21;
+  c.num_layers = 3;
+  c.layer_schedule = {0, 1, 2, 0, 1, 2, 0, 1, 2};
+  c.model_dim = 16;
+  c.num_heads = 4;
+  c.num_kv_heads = 2;
+  c.mlp_mult = 2;
+  c.unet_skips = false;
+  c.smear_gate = false;
+  c.xsa_last_n = 4;
+  c.scalar_sharing = "block";
+  c.loop_embed = true;
+  c.residual_ve_tables = 2;
+  c.cross_repeat = true;
+  c.logit_softcap = 3;
+  return c;
+}
+TEST(ModelGradcheck, RecurrentForm784) { check_model(recurrent_784(), 2, 6); }
+
+// Progressive depth (#1384): only the first two repeats run.
+TEST(ModelGradcheck, RecurrentForm784TwoOfThreeRepeats) { check_model(recurrent_784(), 2, 6, 2); }
+
+// Every pre-block addition at once, so their order and the U-Net interplay are covered:
+// U-Net skips, loop embeddings, residual VE and cross-repeat with every SPEC §2 switch.
+ModelConfig all_additions() {
+  ModelConfig c = everything_on();
+  c.loop_embed = true;
+  c.residual_ve_tables = 2;
+  c.cross_repeat = true;
+  return c;
+}
+TEST(ModelGradcheck, AllPreBlockAdditions) { check_model(all_additions(), 2, 7); }
+
+// The plain stack before a recurrence switch: first uses only, U-Net over 3 layers.
+TEST(ModelGradcheck, AllPreBlockAdditionsPlainStack) { check_model(all_additions(), 2, 7, 1); }
 
 }  // namespace
 }  // namespace pgolf
