@@ -34,6 +34,7 @@ struct ScoreOptions {
   std::string checkpoint, artifact, tokens, data, tokenizer, out;
   int64_t seq_len = 1024, batch = 1;
   bool json = false, fp64 = false;
+  int64_t active_repeats = 0;  // 0 = every layer; else the depth stage (docs/recurrence.md)
   // eval only: sliding windows (SPEC §4) when --stride is given.
   bool sliding = false, reference_tail = false;
   int64_t stride = 0;
@@ -67,6 +68,10 @@ CLI::Option* add_ttt_options(CLI::App& cmd, ScoreOptions& o) {
   opt("--ttt-optimizer", t.optimizer, "TTT optimizer: sgd or adamw (#490: lr 1e-4)");
   opt("--ttt-adapt-last", t.adapt_last,
       "TTT: adapt only the last K layers plus norms/scales/gains, the head and tok_emb (#490)");
+  cmd.add_flag("--ttt-untie", t.untie,
+               "TTT: every virtual layer adapts its own copy of the matrices it shares "
+               "(#686's TTT_UNTIE; default: shared matrices adapt once for all uses)")
+      ->needs(ttt);
   return ttt;
 }
 
@@ -83,6 +88,10 @@ CLI::Option* add_score_options(CLI::App* cmd, ScoreOptions& o) {
       ->capture_default_str();
   cmd->add_flag("--json", o.json, "Print one JSON object instead of a line of text");
   cmd->add_flag("--fp64", o.fp64, "Compute in double precision (for checking)");
+  cmd->add_option("--active-repeats", o.active_repeats,
+                  "Run only the virtual layers of repeat index < K, as training does before a "
+                  "recurrence switch or in a progressive phase (docs/recurrence.md)")
+      ->check(CLI::PositiveNumber);
   return tokens;
 }
 
@@ -91,8 +100,10 @@ template <typename T>
 std::unique_ptr<Model<T>> load_model(const ScoreOptions& o) {
   PGOLF_CHECK(o.checkpoint.empty() != o.artifact.empty(),
               "give the model as --checkpoint FILE or --artifact FILE");
-  return o.artifact.empty() ? load_checkpoint<T>(o.checkpoint)
-                            : quant::load_artifact_model<T>(o.artifact);
+  auto model = o.artifact.empty() ? load_checkpoint<T>(o.checkpoint)
+                                  : quant::load_artifact_model<T>(o.artifact);
+  if (o.active_repeats > 0) model->set_active_repeats(o.active_repeats);
+  return model;
 }
 
 const std::string& model_file(const ScoreOptions& o) {

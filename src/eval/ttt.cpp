@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "eval/sliding.h"
+#include "model/untie.h"
 #include "optim/adamw.h"
 #include "optim/grad_clip.h"
 #include "optim/sgd.h"
@@ -67,7 +68,7 @@ nlohmann::json to_json(const TttOptions& o) {
   return {{"chunk_tokens", o.chunk_tokens}, {"epochs", o.epochs}, {"lr", o.lr},
           {"momentum", o.momentum}, {"grad_clip", o.grad_clip}, {"batch_seqs", o.batch_seqs},
           {"freeze_blocks", o.freeze_blocks}, {"adapt_last", o.adapt_last},
-          {"optimizer", o.optimizer}, {"temperature", o.temperature}};
+          {"optimizer", o.optimizer}, {"temperature", o.temperature}, {"untie", o.untie}};
 }
 
 std::vector<bool> ttt_adapted(const ModelPlan& plan, const TttOptions& opt) {
@@ -100,6 +101,12 @@ EvalResult evaluate_ttt(Model<float>& model, const std::vector<int32_t>& tokens,
                         int64_t seq_len, int64_t stride, int64_t score_batch,
                         const ByteLuts& luts, const TttOptions& opt, const TttHooks& hooks) {
   check_options(opt, seq_len);
+  if (opt.untie) {
+    const auto twin = untied_twin(model);
+    TttOptions tied = opt;
+    tied.untie = false;
+    return evaluate_ttt(*twin, tokens, seq_len, stride, score_batch, luts, tied, hooks);
+  }
   const auto start = std::chrono::steady_clock::now();
   const int64_t n = int64_t(tokens.size()) - 1;
   PGOLF_CHECK(n > 0, "TTT needs at least 2 validation tokens");

@@ -36,6 +36,10 @@ struct TttOptions {
   std::string optimizer = "sgd";  // "sgd" (momentum, no dampening) or "adamw" (#490)
   double adam_beta1 = 0.9, adam_beta2 = 0.999, adam_eps = 1e-8;  // no weight decay
   double temperature = 1.0;      // divides the capped logits when scoring (#490 tried 0.98)
+  // Untied TTT (#686's TTT_UNTIE): adapt the model's untied twin (model/untie.h), each
+  // virtual layer its own matrices, leaving `model` as it was; tied (default): shared
+  // matrices adapt once for all their uses, in place.
+  bool untie = false;
 };
 
 // The options as JSON (summary.json, eval --json).

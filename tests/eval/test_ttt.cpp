@@ -183,3 +183,30 @@ TEST(Sgd, MatchesTorchMomentum) {
   EXPECT_DOUBLE_EQ(value[0], 1.0 - 0.05 - 0.1 * 1.45);
   EXPECT_DOUBLE_EQ(value[1], -2.0 - 0.1 * 0.25 - 0.1 * (0.9 * 0.25 + 0.25));
 }
+
+// Untied TTT (#686's TTT_UNTIE): the twin computes the same function, so lr 0 gives the
+// tied score; with learning, the twin adapts (a score differs from tied TTT's) and the
+// caller's model is left as it was.
+TEST(Ttt, UntiedAdaptsTheTwinAndLeavesTheModel) {
+  const auto tokens = test_tokens(203);
+  const ByteLuts luts = test_luts();
+  TttOptions o = small_ttt();
+  o.lr = 0;
+  auto tied_model = small_random_model<float>();
+  const EvalResult tied0 = evaluate_ttt(*tied_model, tokens, 16, 4, 1, luts, o);
+  o.untie = true;
+  auto untied_model = small_random_model<float>();
+  const EvalResult untied0 = evaluate_ttt(*untied_model, tokens, 16, 4, 1, luts, o);
+  EXPECT_EQ(untied0.val_loss, tied0.val_loss);
+
+  o.lr = 0.05;
+  auto before = small_random_model<float>();
+  auto model = small_random_model<float>();
+  const EvalResult untied = evaluate_ttt(*model, tokens, 16, 4, 1, luts, o);
+  const auto a = model->params().values(), b = before->params().values();
+  EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size_bytes()), 0) << "the model is not adapted";
+  o.untie = false;
+  const EvalResult tied = evaluate_ttt(*model, tokens, 16, 4, 1, luts, o);
+  EXPECT_NE(untied.val_loss, tied.val_loss);
+  EXPECT_LT(untied.val_loss, untied0.val_loss);  // adapting helps on this sequence
+}

@@ -8,6 +8,7 @@
 #include "core/philox.h"
 #include "model/init.h"
 #include "model/recurrence.h"
+#include "model/untie.h"
 
 namespace pgolf {
 namespace {
@@ -219,6 +220,29 @@ TEST(Recurrence, ConfigRejectsUnknownModesAndCrossRepeatWithoutRepeats) {
   EXPECT_THROW(validate(c), Error);
   c.layer_schedule = {0, 1, 2, 0};
   EXPECT_NO_THROW(validate(c));
+}
+
+}  // namespace
+}  // namespace pgolf
+
+namespace pgolf {
+namespace {
+
+// model/untie.h: every repeat gets its own matrices, the function is unchanged.
+TEST(Recurrence, UntiedTwinIsTheSameFunction) {
+  ModelConfig c = small({1, 2}, 4);
+  c.repeat_untie_mlp = "down";  // one matrix already owned: its value must carry over
+  c.scalar_sharing = "block";
+  Model<double> probe(make_plan(c));
+  randomise(probe);
+  Model<float> m(make_plan(c));
+  for (size_t i = 0; i < m.params().values().size(); ++i)
+    m.params().values()[i] = float(probe.params().values()[i]);
+  const auto twin = untied_twin(m);
+  EXPECT_EQ(twin->plan().untied_matrix_sources.size(), 12u);  // 2 repeats × 6 matrices
+  std::vector<int32_t> x(12), y(12);
+  for (int i = 0; i < 12; ++i) x[size_t(i)] = (7 * i) % 29, y[size_t(i)] = (5 * i + 3) % 29;
+  EXPECT_EQ(m.forward(x.data(), y.data(), 2, 6), twin->forward(x.data(), y.data(), 2, 6));
 }
 
 }  // namespace
