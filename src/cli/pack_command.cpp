@@ -43,6 +43,11 @@ void add_pack_command(CLI::App& app) {
   cmd->add_option("--passthrough-max", opt->quant.passthrough_max_elements,
                   "Tensors of at most this many elements are stored as fp16, unquantised")
       ->capture_default_str();
+  cmd->add_option("--prune", opt->quant.prune_fraction,
+                  "#490's magnitude pruning: in every quantised matrix of more than 65,536 "
+                  "elements, zero the weights whose |w| lies below this quantile of |w| "
+                  "(0.02 = 2%; 0 = off)")
+      ->capture_default_str();
   cmd->add_flag("--gptq", opt->quant.gptq,
                 "Full GPTQ for the block matrices, calibrated on the --data training split");
   cmd->add_option("--data", opt->data, "Data directory whose training split calibrates --gptq");
@@ -55,6 +60,8 @@ void add_pack_command(CLI::App& app) {
   cmd->add_flag("--json", opt->json, "Print one JSON object instead of text");
   cmd->callback([opt] {
     const auto t0 = std::chrono::steady_clock::now();
+    PGOLF_CHECK(opt->quant.prune_fraction >= 0 && opt->quant.prune_fraction < 1,
+                "--prune is a fraction in [0, 1), got ", opt->quant.prune_fraction);
     PGOLF_CHECK(opt->quant.gptq == !opt->data.empty(),
                 "--gptq calibrates on a training split: give both --gptq and --data DIR");
     auto model = load_checkpoint<float>(opt->checkpoint);

@@ -2,9 +2,10 @@
 // from it (SPEC §6 `pgolf influence`). For each token t and virtual layer v:
 //   cos_t = <in_t, out_t> / (|in_t| |out_t|),
 //   BI_v = 1 − mean_t cos_t,   angular_v = mean_t arccos(clamp(cos_t, −1, 1)) / π,
-// where in = the stream entering v after its U-Net skip addition and before resid_mix, and
-// out = the stream leaving v (Model::set_layer_observer). Taking `in` after the skip means
-// the skip's contribution is not counted as the layer's own change, while resid_mix's
+// where in = the stream entering v after its pre-block additions (U-Net skip, loop
+// embedding, residual VE, cross-repeat; docs/recurrence.md) and before resid_mix, and
+// out = the stream leaving v (Model::set_layer_observer). Taking `in` after the additions
+// means they are not counted as the layer's own change, while resid_mix's
 // blend with x0 is (it is a per-layer parameter of v). A layer that leaves its stream
 // unchanged has BI 0; one that reverses it has BI 2 (angular 1). BI near 0 marks a layer
 // whose block could be shared with its neighbours at little cost.

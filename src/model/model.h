@@ -74,8 +74,9 @@ class Model {
   void set_linear_observer(LinearObserver observer) { linear_observer_ = std::move(observer); }
 
   // Sees the residual stream around each virtual layer v during forward(), once per layer
-  // in order: `in` = the stream entering v after its U-Net skip addition (before
-  // resid_mix), `out` = the stream leaving it (xs[v+1]); both [rows = B*seq_len, d],
+  // in order: `in` = the stream entering v after its pre-block additions (U-Net skip, loop
+  // embedding, residual VE, cross-repeat; before resid_mix), `out` = the stream leaving it;
+  // both [rows = B*seq_len, d],
   // row-major, valid only during the call. For Block Influence (eval/influence.h); an
   // empty observer (the default) costs nothing.
   using LayerObserver = std::function<void(int64_t v, const T* in, const T* out, int64_t rows,

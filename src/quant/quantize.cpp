@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "core/half.h"
 #include "quant/gptq.h"
+#include "quant/prune.h"
 
 namespace pgolf::quant {
 namespace {
@@ -152,10 +153,12 @@ QTensor quantize_int8_rows(const std::string& name, const float* w, int64_t rows
 }
 
 bool is_control_tensor(const std::string& name) {
-  static const char* const kPatterns[] = {"attn_scale",  "mlp_scale",       "resid_mix",
-                                          "q_gain",      "skip_weights",    "smear",
-                                          "ve_layer_scales", "vr_lambda",   "attn_gate",
-                                          "bigram.scale", "ve_shared.scale"};
+  static const char* const kPatterns[] = {
+      "attn_scale",   "mlp_scale",       "resid_mix",  "q_gain",     "skip_weights",
+      "smear",        "ve_layer_scales", "vr_lambda",  "attn_gate",  "bigram.scale",
+      "ve_shared.scale",
+      // #784's recurrent form (docs/recurrence.md)
+      "loop_embed",   "value_scales",    "cross_repeat_scales"};
   for (const char* p : kPatterns)
     if (name.find(p) != std::string::npos) return true;
   return false;
@@ -164,6 +167,8 @@ bool is_control_tensor(const std::string& name) {
 std::vector<QTensor> quantize_model(const ModelPlan& plan, const float* values,
                                     const QuantOptions& opt, const LayerHessians* hessians) {
   PGOLF_CHECK(!opt.gptq || hessians, "GPTQ needs the block matrices' calibration Hessians");
+  PGOLF_CHECK(opt.prune_fraction >= 0 && opt.prune_fraction < 1,
+              "the pruning fraction must lie in [0, 1), got ", opt.prune_fraction);
   const int mlp_bits = opt.mlp_bits > 0 ? opt.mlp_bits : opt.matrix_bits;
   std::map<int, int> matrix_bits;  // layout index → bits
   for (const BlockParams& b : plan.blocks) {
@@ -176,9 +181,18 @@ std::vector<QTensor> quantize_model(const ModelPlan& plan, const float* values,
   const auto& infos = plan.layout.infos();
   std::vector<QTensor> out;
   out.reserve(infos.size());
+  std::vector<float> pruned;
   for (int i = 0; i < int(infos.size()); ++i) {
     const ParamInfo& p = infos[i];
     const float* w = values + p.offset;
+    // #490's pruning, on a copy, for the matrices rules 3 and 4 quantise.
+    const bool quantised_matrix = p.numel > opt.passthrough_max_elements &&
+                                  !is_control_tensor(p.name) && p.shape.size() == 2;
+    if (opt.prune_fraction > 0 && quantised_matrix && is_prunable(p.shape)) {
+      pruned.assign(w, w + p.numel);
+      prune_by_magnitude(pruned.data(), p.numel, opt.prune_fraction);
+      w = pruned.data();
+    }
     QTensor t;
     t.name = p.name;
     t.shape = p.shape;

@@ -2,14 +2,19 @@
 // and export": mixed_quantize_int6, quantize_int6_per_row, quantize_float_tensor).
 // Each tensor takes the first rule that applies, in the reference's order:
 //   1. at most 65,536 elements (passthrough_max_elements): fp16;
-//   2. a control tensor (scales, mixes, gains, gates, lambdas): fp32;
-//   3. a block matrix (c_q, c_k, c_v, attn.proj, mlp.fc, mlp.proj): GPTQ-lite int-N per
+//   2. a control tensor (scales, mixes, gains, gates, lambdas, loop_embed, value_scales,
+//      cross_repeat_scales): fp32;
+//   3. a block matrix (c_q, c_k, c_v, attn.proj, mlp.fc, mlp.proj of every plan.blocks
+//      entry, a repeat's untied repeats.{v}.* ones included): GPTQ-lite int-N per
 //      row, the clip chosen among row quantiles {0.999, 0.9995, 0.9999, 0.99999, 1.0 = row
 //      max} by the smallest mean squared reconstruction error over the whole tensor (or per
 //      row); with QuantOptions::gptq, full GPTQ on those same row scales (quant/gptq.h,
 //      SEEDS.md §4 "Full GPTQ");
-//   4. any other matrix (embeddings): int8 per row with a 99.99984% row-quantile clip;
+//   4. any other matrix (embeddings, value_embeds.*): int8 per row with a 99.99984%
+//      row-quantile clip;
 //   5. anything else: fp16 (the reference would int8 it with one scale; no model has one).
+// With QuantOptions::prune_fraction > 0, a matrix of rules 3 and 4 with more than 65,536
+// elements first loses its smallest |w| (#490's magnitude pruning, quant/prune.h).
 // So in the reference, and by default here, a small control tensor is stored as fp16 and a
 // small block matrix (a narrow model's) is not quantised at all.
 #pragma once
@@ -81,6 +86,9 @@ struct QuantOptions {
   double gptq_damp = 0.01;     // λ = gptq_damp · mean(diag H), added to diag H
   int gptq_block = 128;        // columns per lazy batch update
   bool gptq_act_order = true;  // columns in order of descending diag H
+  // #490: before quantising a matrix of rules 3-4 with more than 65,536 elements, zero
+  // every |w| below its prune_fraction quantile of |w| (quant/prune.h); 0 = off, < 1.
+  double prune_fraction = 0.0;
 };
 
 // Calibration Hessians of the block matrices, keyed by layout index: H = (1/n) Σ x xᵀ over

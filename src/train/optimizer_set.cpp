@@ -11,11 +11,20 @@ OptimizerSet::OptimizerSet(ParamStore<float>& store, const ModelPlan& plan, cons
   std::vector<ParamRef<float>> matrices, embeds, scalars, head;
   std::set<int> taken;
   for (const auto& b : plan.blocks)
-    for (int i : {b.c_q, b.c_k, b.c_v, b.attn_proj, b.mlp_fc, b.mlp_proj}) {
+    for (int i : b.all()) {
+      if (i < 0) continue;  // a repeat's set holds only its own matrices
       matrices.push_back(param_ref(store, i));
       taken.insert(i);
     }
-  for (int i : {plan.tok_emb, plan.bigram_embed, plan.ve_embed})
+  // #490 (train key attn_gate_muon): the attention gates' [H, d] weights join Muon; SPEC §3
+  // keeps them in the scalar group. With block scalars several layers name one gate: once.
+  if (t.attn_gate_muon)
+    for (const auto& l : plan.layers)
+      if (l.gate_weight >= 0 && taken.insert(l.gate_weight).second)
+        matrices.push_back(param_ref(store, l.gate_weight));
+  std::vector<int> embeddings = {plan.tok_emb, plan.bigram_embed, plan.ve_embed};
+  embeddings.insert(embeddings.end(), plan.value_embeds.begin(), plan.value_embeds.end());
+  for (int i : embeddings)  // #784: its residual VE tables train with tok_emb
     if (i >= 0) {
       embeds.push_back(param_ref(store, i));
       taken.insert(i);

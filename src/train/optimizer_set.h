@@ -3,7 +3,8 @@
 //   AdamW  tok_emb, bigram.embed, ve_shared.embed                    tied_embed_lr (embed_lr
 //                                                                    when untied), adam_wd
 //   AdamW  every other tensor: scalars, vectors, bigram.proj,        scalar_lr, adam_wd
-//          ve_shared.proj, attention gates
+//          ve_shared.proj, attention gates (in Muon with the train key
+//          attn_gate_muon, as #490's optimizer split puts them)
 //   Adam   lm_head (untied only)                                     head_lr, no decay
 // Each group runs at base_lr * the step's LR multiplier.
 #pragma once
@@ -33,6 +34,8 @@ class OptimizerSet {
   };
   std::vector<StateTensor> state();
   std::vector<int64_t> step_counts() const;
+  // The Muon group's tensors, in the order Muon holds them.
+  const std::vector<ParamRef<float>>& muon_params() const { return muon_->params(); }
   void set_step_counts(const std::vector<int64_t>& counts);
 
  private:

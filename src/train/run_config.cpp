@@ -2,6 +2,7 @@
 
 #include "core/config_fields.h"
 #include "core/error.h"
+#include "train/stage_options.h"
 
 namespace pgolf {
 
@@ -57,6 +58,8 @@ void validate(const RunConfig& cfg, int64_t world_size) {
   at_least(t.muon_backend_steps, 1, "muon_backend_steps");
   at_least(t.muon_momentum_warmup_steps, 0, "muon_momentum_warmup_steps");
   at_least(t.swa_every, 1, "swa_every");
+  at_least(t.swa_lr_scale, 0.0, "swa_lr_scale");
+  validate(depth_schedule(t), cfg.model);  // recur_start_step, progressive_* (docs/recurrence.md)
   at_least(t.checkpoint_every, 0, "checkpoint_every");
   at_least(t.grad_clip_norm, 0.0, "grad_clip_norm");
   at_least(t.late_qat_threshold, 0.0, "late_qat_threshold");
@@ -71,6 +74,16 @@ void validate(const RunConfig& cfg, int64_t world_size) {
   at_least(t.ttt_freeze_blocks, 0, "ttt_freeze_blocks");
   at_least(t.ttt_batch_seqs, 1, "ttt_batch_seqs");
   at_least(t.ttt_grad_clip, 0.0, "ttt_grad_clip");
+  at_least(t.ttt_adapt_last, 0, "ttt_adapt_last");
+  PGOLF_CHECK(t.ttt_optimizer == "sgd" || t.ttt_optimizer == "adamw",
+              "config: ttt_optimizer must be \"sgd\" or \"adamw\", got \"", t.ttt_optimizer, "\"");
+  PGOLF_CHECK(t.ttt_temperature > 0, "config: ttt_temperature must be positive, got ",
+              t.ttt_temperature);
+  PGOLF_CHECK(t.ttt_adapt_last == 0 || t.ttt_freeze_blocks == 0,
+              "config: ttt_adapt_last (#490's adapted set) and ttt_freeze_blocks (SPEC §4's "
+              "frozen layers) exclude each other; set one of them to 0");
+  PGOLF_CHECK(t.quant_prune >= 0 && t.quant_prune < 1,
+              "config: quant_prune is a fraction in [0, 1), got ", t.quant_prune);
   PGOLF_CHECK(t.quant_bits >= 2 && t.quant_bits <= 8, "config: quant_bits must be 2 to 8, got ",
               t.quant_bits);
   PGOLF_CHECK(t.quant_mlp_bits == 0 || (t.quant_mlp_bits >= 2 && t.quant_mlp_bits <= 8),

@@ -28,6 +28,7 @@
 #include "train/qat.h"
 #include "train/run_log.h"
 #include "train/schedule.h"
+#include "train/stage_options.h"
 #include "train/train_state.h"
 
 namespace pgolf {
@@ -76,6 +77,7 @@ struct Run {
   RunLog log;
   TrainProgress progress;
   int64_t accum;
+  DepthSchedule depth;
 
   Run(const RunConfig& c, const TrainOptions& o, DataDir d, const Tokenizer& tok)
       : cfg(c), opt(o), dir(o.out_dir), data(std::move(d)),
@@ -87,7 +89,8 @@ struct Run {
         loader(data.train_files, c.model.vocab_size),
         qat(model.params(), model.plan()),
         log(o.out_dir),
-        accum(grad_accum_steps(c.train, 1)) {
+        accum(grad_accum_steps(c.train, 1)),
+        depth(depth_schedule(c.train)) {
     const int64_t n = int64_t(model.params().values().size());
     if (cfg.train.ema_enabled) ema.resize(n);
     if (cfg.train.swa_enabled) swa.resize(n);
@@ -198,14 +201,7 @@ void score_sliding_and_ttt(Run& run, int64_t step, json& summary) {
                             run.luts),
            fmt("round trip, sliding windows (stride %lld)", (long long)stride).c_str());
   if (t.ttt_enabled) {
-    TttOptions o;
-    o.lr = t.ttt_lr;
-    o.epochs = t.ttt_epochs;
-    o.chunk_tokens = t.ttt_chunk_tokens;
-    o.freeze_blocks = t.ttt_freeze_blocks;
-    o.momentum = t.ttt_momentum;
-    o.batch_seqs = t.ttt_batch_seqs;
-    o.grad_clip = t.ttt_grad_clip;
+    const TttOptions o = ttt_options(t);
     TttHooks hooks;
     hooks.on_chunk = [&](int64_t done, int64_t chunks, double bpb, double seconds) {
       run.log.progress(fmt("ttt chunk %lld/%lld running val_bpb %.4f elapsed %s",
@@ -224,12 +220,7 @@ void score_sliding_and_ttt(Run& run, int64_t step, json& summary) {
 // model and scores the decoded weights: the figure the challenge counts (SPEC §6 summary).
 void write_artifact_and_score(Run& run, int64_t step, json& summary) {
   const TrainConfig& t = run.cfg.train;
-  quant::QuantOptions q;
-  q.matrix_bits = int(t.quant_bits);
-  q.mlp_bits = int(t.quant_mlp_bits);
-  q.per_row_clip = t.quant_clip_per_row;
-  q.passthrough_max_elements = t.quant_passthrough_max;
-  q.gptq = t.gptq;
+  const quant::QuantOptions q = quant_options(t);
   const fs::path path = run.dir / kArtifactFile;
   const auto t0 = Clock::now();
   quant::LayerHessians hessians;
@@ -324,6 +315,26 @@ TrainOutcome train(RunConfig cfg, const TrainOptions& opt_in) {
   std::optional<int64_t> stop_after;
   std::vector<int32_t> x, y;
   const double cap_ms = t.max_wallclock_seconds * 1000.0;
+  // Depth stages (docs/recurrence.md): the fraction of training is the reference's
+  // (#1204's training_frac): of the wall clock when capped, else of the iterations.
+  const int64_t all_repeats = run.model.config().num_repeats();
+  auto stage_at = [&](double elapsed_ms) {
+    const double frac = cap_ms > 0 ? elapsed_ms / cap_ms
+                                   : double(p.step) / double(std::max<int64_t>(1, t.iterations));
+    return run.depth.active_repeats(p.step, frac, all_repeats);
+  };
+  auto switch_depth = [&](int64_t k, const char* why) {
+    if (k == run.model.active_repeats()) return;
+    switch_on_repeats(run.model, run.model.active_repeats(), k, run.depth.recur_init);
+    run.log.line(fmt("depth: %lld of %lld repeats active (%s%lld virtual layers) at step %lld",
+                     (long long)k, (long long)all_repeats, why,
+                     (long long)run.model.active_layers().size(), (long long)p.step));
+    run.log.event({{"step", p.step}, {"active_repeats", k},
+                   {"active_layers", run.model.active_layers().size()}});
+  };
+  // A fresh run starts in its first stage; a resumed one in the stage it stopped in (its
+  // switched-on layers' values are in the checkpoint: no copies).
+  run.model.set_active_repeats(stage_at(p.training_ms));
   json last_eval;
   double step_ms_sum = 0;
   int64_t steps_timed = 0;
@@ -358,6 +369,8 @@ TrainOutcome train(RunConfig cfg, const TrainOptions& opt_in) {
 
     const auto step_start = Clock::now();
     const double elapsed_ms = p.training_ms + ms_since(t0);
+    if (const int64_t k = stage_at(elapsed_ms); k > run.model.active_repeats())
+      switch_depth(k, "");
     const double scale = lr_multiplier(t, p.step, elapsed_ms);
     if (t.late_qat_threshold > 0 && scale < t.late_qat_threshold && !p.qat_active) {
       p.qat_active = true;
@@ -377,7 +390,7 @@ TrainOutcome train(RunConfig cfg, const TrainOptions& opt_in) {
     run.optimizers.step(scale, muon_momentum_at(t, p.step));
     ++p.step;
     if (t.ema_enabled) ema_update({run.ema.data(), size_t(run.ema.size())}, values, t.ema_decay);
-    if (t.swa_enabled && scale < 0.2 && p.step % t.swa_every == 0) {
+    if (t.swa_enabled && scale < t.swa_lr_scale && p.step % t.swa_every == 0) {
       swa_accumulate({run.swa.data(), size_t(run.swa.size())}, values);
       ++p.swa_count;
     }
@@ -431,6 +444,9 @@ TrainOutcome train(RunConfig cfg, const TrainOptions& opt_in) {
     averaging = "swa";
   }
   summary["averaging"] = averaging;
+  // The artifact describes every layer: a run that stopped before its last depth stage
+  // switches the rest on now (per recur_init) and says so.
+  switch_depth(all_repeats, "the run ended before its last stage: ");
   json final_eval = last_eval;
   if (averaging != "none") {
     const EvalResult r = run.evaluate();

@@ -15,7 +15,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-from cli_checks import CliChecks  # noqa: E402
+from cli_checks import CliChecks, slice_data  # noqa: E402
 
 
 def main():
@@ -31,19 +31,7 @@ def main():
     checks = CliChecks(a.pgolf)
     check, pgolf, expect_error = checks.check, checks.run, checks.expect_error
 
-    # A slice of the corpus: 24 addresses spread over the years.
-    texts = sorted(f for f in os.listdir(a.corpus) if f.endswith(".txt"))
-    if not texts:
-        check(False, f"no corpus texts in {a.corpus} (run scripts/install-deps.sh)")
-        return 1
-    slice_dir = w("slice")
-    os.makedirs(slice_dir)
-    for f in texts[:: max(1, len(texts) // 24)][:24]:
-        shutil.copy(os.path.join(a.corpus, f), slice_dir)
-    r = pgolf("data", "--text", slice_dir, "--vocab", "512", "--val-fraction", "0.15",
-              "--out", w("data"))
-    check(r.returncode == 0, f"pgolf data on the slice: {r.stdout.strip()[-400:]} {r.stderr.strip()}")
-    if r.returncode != 0:
+    if slice_data(checks, a.corpus, a.workdir) is None:
         return 1
 
     common = ["--preset", "tiny", "--data", w("data"), "--set", "vocab_size=512",

@@ -6,6 +6,10 @@ every formula of SPEC §2 is written out so that it can be read against the spec
 line. Parameters are a dict name -> float64 tensor (requires_grad), named and shaped as in
 the SPEC §5 table.
 
+Depth recurrence (docs/recurrence.md) is written from that page: scalar sharing, untied
+repeat matrices, XSA placement, #784's loop_embed / residual value embeddings /
+cross-repeat skip, and running a subset of the virtual layers (`active_repeats`).
+
 Run directly (`/usr/bin/python3 reference_model.py`) for the self-checks.
 """
 import json
@@ -46,7 +50,31 @@ DEFAULTS = OrderedDict([
     ("layer_schedule", []),
     ("smear_gate", True),
     ("recur_layers", []),
+    # docs/recurrence.md
+    ("scalar_sharing", "layer"),
+    ("repeat_untie_mlp", "none"),
+    ("repeat_untie_attn", False),
+    ("xsa_placement", "virtual"),
+    ("loop_embed", False),
+    ("residual_ve_tables", 0),
+    ("cross_repeat", False),
+    ("init_scheme", "orthogonal"),   # init only: no effect on shapes or the forward
+    ("scale_proj_init", False),      # init only
 ])
+
+CHOICES = {
+    "scalar_sharing": ("layer", "block"),
+    "repeat_untie_mlp": ("none", "down", "full"),
+    "xsa_placement": ("virtual", "block"),
+    "init_scheme": ("orthogonal", "kaiming_uniform"),
+}
+
+# Per-layer scalars (owned by the virtual layer, or by the physical block with
+# scalar_sharing="block"), and the block matrices.
+SCALAR_SUFFIXES = ("attn_scale", "mlp_scale", "resid_mix", "attn.q_gain",
+                   "attn.attn_gate.weight", "attn.attn_gate.bias", "attn.vr_lambda")
+ATTN_MATRICES = ("attn.c_q.weight", "attn.c_k.weight", "attn.c_v.weight", "attn.proj.weight")
+MLP_MATRICES = ("mlp.fc.weight", "mlp.proj.weight")
 
 
 def _int_list(v, key):
@@ -67,8 +95,15 @@ def full_config(partial):
     cfg["layer_schedule"] = _int_list(cfg["layer_schedule"], "layer_schedule")
     cfg["recur_layers"] = _int_list(cfg["recur_layers"], "recur_layers")
     for k in ("tie_embeddings", "ln_scale", "ve_enabled", "gated_attention",
-              "value_residual", "unet_skips", "smear_gate"):
+              "value_residual", "unet_skips", "smear_gate", "repeat_untie_attn",
+              "loop_embed", "cross_repeat", "scale_proj_init"):
         cfg[k] = bool(cfg[k])
+    for k, ok in CHOICES.items():
+        if cfg[k] not in ok:
+            raise ValueError(f"config key {k} must be one of {list(ok)}, got {cfg[k]!r}")
+    cfg["residual_ve_tables"] = int(cfg["residual_ve_tables"])
+    if cfg["residual_ve_tables"] < 0:
+        raise ValueError("residual_ve_tables must be >= 0")
     return cfg
 
 
@@ -112,9 +147,64 @@ class Dims:
         if self.rd > self.hd or self.rd % 2:
             raise ValueError("rope_dims must be even and at most head_dim")
 
+        # docs/recurrence.md "Words": rep(v), prev(v), first(p), K.
+        self.rep, self.prev, self.first = [], [], {}
+        last = {}
+        for v, p in enumerate(self.sched):
+            self.rep.append(sum(1 for u in range(v) if self.sched[u] == p))
+            self.prev.append(last.get(p))  # None for a first use
+            self.first.setdefault(p, v)
+            last[p] = v
+        self.K = 1 + max(self.rep)
+        # Who owns virtual layer v's per-layer scalars (the `blocks.{i}.*` index).
+        self.block_scalars = cfg["scalar_sharing"] == "block"
+        self.owner = list(self.sched) if self.block_scalars else list(range(self.L))
+        self.n_owners = self.P if self.block_scalars else self.L
+        # ln scale index: v, or the first use of v's block.
+        self.ln_index = [self.first[p] for p in self.sched] if self.block_scalars \
+            else list(range(self.L))
+        # XSA flags: the last n virtual layers, or every use of a block with a use among them.
+        n = int(cfg["xsa_last_n"])
+        last_n = [n > 0 and v >= self.L - n for v in range(self.L)]
+        if cfg["xsa_placement"] == "block":
+            xb = {self.sched[v] for v in range(self.L) if last_n[v]}
+            self.xsa = [p in xb for p in self.sched]
+        else:
+            self.xsa = last_n
+        # Untied matrices of the repeats (rep >= 1): repeats.{v}.<suffix>.
+        untied = []
+        if cfg["repeat_untie_attn"]:
+            untied += list(ATTN_MATRICES)
+        if cfg["repeat_untie_mlp"] == "full":
+            untied += list(MLP_MATRICES)
+        elif cfg["repeat_untie_mlp"] == "down":
+            untied += ["mlp.proj.weight"]
+        self.untied = tuple(untied)
+        self.J = int(cfg["residual_ve_tables"])
+        if cfg["cross_repeat"] and self.K < 2:
+            raise ValueError("cross_repeat needs a schedule with repeats (K >= 2)")
+
+    def matrix_name(self, v, suffix):
+        """The parameter name of the block matrix `suffix` that virtual layer v runs."""
+        if self.rep[v] >= 1 and suffix in self.untied:
+            return f"repeats.{v}.{suffix}"
+        return f"blocks.{self.sched[v]}.{suffix}"
+
+    def active(self, active_repeats=None):
+        """The virtual layers that run with k active repeats (rep(v) < k), in order."""
+        if active_repeats is None:
+            return list(range(self.L))
+        k = int(active_repeats)
+        if k < 1:
+            raise ValueError("active_repeats must be >= 1")
+        return [v for v in range(self.L) if self.rep[v] < k]
+
 
 def param_shapes(cfg):
-    """OrderedDict name -> shape, exactly the SPEC §5 table."""
+    """OrderedDict name -> shape, exactly the SPEC §5 table plus docs/recurrence.md's
+    tensors (per-layer scalars indexed by physical block with scalar_sharing="block";
+    repeats.{v}.* untied matrices; loop_embed, value_embeds.{j}, value_scales,
+    cross_repeat_scales)."""
     D = Dims(cfg)
     s = OrderedDict()
     s["tok_emb.weight"] = (D.V, D.d)
@@ -136,23 +226,35 @@ def param_shapes(cfg):
         s["ve_shared.scale"] = ()
         for k in range(len(cfg["ve_layers"])):
             s[f"ve_layer_scales.{k}"] = (1,)
+    mat_shapes = OrderedDict([
+        ("attn.c_q.weight", (D.d, D.d)), ("attn.c_k.weight", (D.kv, D.d)),
+        ("attn.c_v.weight", (D.kv, D.d)), ("attn.proj.weight", (D.d, D.d)),
+        ("mlp.fc.weight", (D.m, D.d)), ("mlp.proj.weight", (D.d, D.m))])
     for p in range(D.P):
-        s[f"blocks.{p}.attn.c_q.weight"] = (D.d, D.d)
-        s[f"blocks.{p}.attn.c_k.weight"] = (D.kv, D.d)
-        s[f"blocks.{p}.attn.c_v.weight"] = (D.kv, D.d)
-        s[f"blocks.{p}.attn.proj.weight"] = (D.d, D.d)
-        s[f"blocks.{p}.mlp.fc.weight"] = (D.m, D.d)
-        s[f"blocks.{p}.mlp.proj.weight"] = (D.d, D.m)
-    for v in range(D.L):
-        s[f"blocks.{v}.attn_scale"] = (D.d,)
-        s[f"blocks.{v}.mlp_scale"] = (D.d,)
-        s[f"blocks.{v}.resid_mix"] = (2, D.d)
-        s[f"blocks.{v}.attn.q_gain"] = (D.H,)
+        for suffix, shape in mat_shapes.items():
+            s[f"blocks.{p}.{suffix}"] = shape
+    for i in range(D.n_owners):  # virtual layers, or physical blocks with "block" sharing
+        s[f"blocks.{i}.attn_scale"] = (D.d,)
+        s[f"blocks.{i}.mlp_scale"] = (D.d,)
+        s[f"blocks.{i}.resid_mix"] = (2, D.d)
+        s[f"blocks.{i}.attn.q_gain"] = (D.H,)
         if cfg["gated_attention"]:
-            s[f"blocks.{v}.attn.attn_gate.weight"] = (D.H, D.d)
-            s[f"blocks.{v}.attn.attn_gate.bias"] = (D.H,)
+            s[f"blocks.{i}.attn.attn_gate.weight"] = (D.H, D.d)
+            s[f"blocks.{i}.attn.attn_gate.bias"] = (D.H,)
         if cfg["value_residual"]:
-            s[f"blocks.{v}.attn.vr_lambda"] = (2,)
+            s[f"blocks.{i}.attn.vr_lambda"] = (2,)
+    for v in range(D.L):
+        if D.rep[v] >= 1:
+            for suffix in D.untied:
+                s[f"repeats.{v}.{suffix}"] = mat_shapes[suffix]
+    if cfg["loop_embed"]:
+        s["loop_embed"] = (D.L, D.d)
+    if D.J > 0:
+        for j in range(D.J):
+            s[f"value_embeds.{j}.weight"] = (D.V, D.d)
+        s["value_scales"] = (D.L, D.J, D.d)
+    if cfg["cross_repeat"]:
+        s["cross_repeat_scales"] = (D.P, D.K - 1, D.d)
     return s
 
 
@@ -229,10 +331,12 @@ def leaky_relu(z, slope):
 
 # ----------------------------------------------------------------------------- model
 
-def forward_logits(P, cfg, x, on_linear_input=None):
+def forward_logits(P, cfg, x, on_linear_input=None, active_repeats=None):
     """P: dict name -> float64 tensor; x: int64 [B,T]. Returns logits [B,T,V] (softcapped).
     on_linear_input, if given, is called as on_linear_input(name, inp) with the input
-    [B,T,in] of every block matrix (its physical parameter name), for GPTQ calibration."""
+    [B,T,in] of every block matrix (the parameter name it runs: blocks.{p}.* or an untied
+    repeats.{v}.*), for GPTQ calibration. active_repeats=k runs only the virtual layers with
+    rep(v) < k (docs/recurrence.md, "Switching depth"); None runs them all."""
     D = Dims(cfg)
     B, T = x.shape
     d, H, Hkv, hd = D.d, D.H, D.Hkv, D.hd
@@ -258,38 +362,48 @@ def forward_logits(P, cfg, x, on_linear_input=None):
         if D.ve != D.kv:
             ve_base = ve_base @ P["ve_shared.proj.weight"].t()
         ve_base = P["ve_shared.scale"] * ve_base  # [B,T,kv]
+    # #784's residual value embeddings: raw table rows, added to the stream
+    res_ve = [P[f"value_embeds.{j}.weight"][x] for j in range(D.J)]  # each [B,T,d]
 
     cos, sin = rope_tables(T, D.rd, float(cfg["rope_base"]), int(cfg["rope_train_seq_len"]))
     cos, sin = cos.to(h.dtype), sin.to(h.dtype)  # float64 tables, in the model dtype
-    xsa_n = int(cfg["xsa_last_n"])
     slope = float(cfg["negative_slope"])
 
+    active = D.active(active_repeats)
+    enc = len(active) // 2  # the U-Net over the layers that run
     stack = []
+    out = {}  # out(u): the stream leaving virtual layer u (cross-repeat input)
     u0 = None
-    for v in range(D.L):
-        if cfg["unet_skips"] and v >= D.enc:
-            i = v - D.enc
+    for idx, v in enumerate(active):
+        # the four pre-block additions, in docs/recurrence.md's order
+        if cfg["unet_skips"] and idx >= enc:
+            i = idx - enc
             if stack:
                 xs = xs + P["skip_weights"][i] * stack.pop()
+        if cfg["loop_embed"]:
+            xs = xs + P["loop_embed"][v]
+        for j in range(D.J):
+            xs = xs + P["value_scales"][v, j] * res_ve[j]
+        if cfg["cross_repeat"] and D.rep[v] >= 1:
+            xs = xs + P["cross_repeat_scales"][D.sched[v], D.rep[v] - 1] * out[D.prev[v]]
 
-        p = D.sched[v]
-        W = lambda n: P[f"blocks.{p}.{n}"]  # noqa: E731  (physical matrices)
-
-        def In(n, inp, p=p):  # a physical matrix's input, shown to on_linear_input
+        def W(n, inp, v=v):  # the matrix virtual layer v runs, applied to inp
+            name = D.matrix_name(v, n)
             if on_linear_input is not None:
-                on_linear_input(f"blocks.{p}.{n}", inp)
-            return inp
+                on_linear_input(name, inp)
+            return inp @ P[name].t()
 
-        S = lambda n: P[f"blocks.{v}.{n}"]  # noqa: E731  (virtual-layer scalars)
+        o_ = D.owner[v]
+        S = lambda n: P[f"blocks.{o_}.{n}"]  # noqa: E731  (the layer's scalars)
 
         rm = S("resid_mix")
         x_in = rm[0] * xs + rm[1] * x0
-        s = 1.0 / math.sqrt(v + 1) if cfg["ln_scale"] else 1.0
+        s = 1.0 / math.sqrt(D.ln_index[v] + 1) if cfg["ln_scale"] else 1.0
         a = rms(x_in) * s
 
-        q = (In("attn.c_q.weight", a) @ W("attn.c_q.weight").t()).reshape(B, T, H, hd)
-        k = (In("attn.c_k.weight", a) @ W("attn.c_k.weight").t()).reshape(B, T, Hkv, hd)
-        u = In("attn.c_v.weight", a) @ W("attn.c_v.weight").t()  # [B,T,kv]
+        q = W("attn.c_q.weight", a).reshape(B, T, H, hd)
+        k = W("attn.c_k.weight", a).reshape(B, T, Hkv, hd)
+        u = W("attn.c_v.weight", a)  # [B,T,kv]
         if v in D.ve_layers:
             kpos = D.ve_layers.index(v)
             u = u + P[f"ve_layer_scales.{kpos}"] * ve_base
@@ -309,7 +423,7 @@ def forward_logits(P, cfg, x, on_linear_input=None):
 
         y = causal_gqa_attention(q, k, u)  # [B,T,H,hd]
 
-        if xsa_n > 0 and v >= D.L - xsa_n:
+        if D.xsa[v]:
             norm = torch.sqrt((u * u).sum(dim=-1, keepdim=True))
             n = u / torch.clamp(norm, min=NORMALIZE_EPS)
             n_h = n[:, :, torch.arange(H) // (H // Hkv), :]
@@ -319,14 +433,15 @@ def forward_logits(P, cfg, x, on_linear_input=None):
             gate = torch.sigmoid(a @ S("attn.attn_gate.weight").t() + S("attn.attn_gate.bias"))
             y = y * gate[..., None]
 
-        o = In("attn.proj.weight", y.reshape(B, T, d)) @ W("attn.proj.weight").t()
+        o = W("attn.proj.weight", y.reshape(B, T, d))
         xs = x_in + S("attn_scale") * o
 
         mm = rms(xs) * s
-        hid = leaky_relu(In("mlp.fc.weight", mm) @ W("mlp.fc.weight").t(), slope)
-        xs = xs + S("mlp_scale") * (In("mlp.proj.weight", hid * hid) @ W("mlp.proj.weight").t())
+        hid = leaky_relu(W("mlp.fc.weight", mm), slope)
+        xs = xs + S("mlp_scale") * W("mlp.proj.weight", hid * hid)
 
-        if cfg["unet_skips"] and v < D.enc:
+        out[v] = xs
+        if cfg["unet_skips"] and idx < enc:
             stack.append(xs)
 
     z = rms(xs)
@@ -346,18 +461,49 @@ def cross_entropy_mean(logits, y):
     return (lse - picked).mean()
 
 
-def loss_and_grads(params_f32, cfg, x, y):
+def loss_and_grads(params_f32, cfg, x, y, active_repeats=None):
     """params_f32: dict name -> tensor (float32 values). Computes in float64.
     Returns (loss float, OrderedDict name -> float64 grad tensor)."""
     P = OrderedDict((n, t.detach().to(torch.float64).clone().requires_grad_(True))
                     for n, t in params_f32.items())
-    loss = cross_entropy_mean(forward_logits(P, cfg, x), y)
+    loss = cross_entropy_mean(forward_logits(P, cfg, x, active_repeats=active_repeats), y)
     names = list(P)
     grads = torch.autograd.grad(loss, [P[n] for n in names], allow_unused=True)
     out = OrderedDict()
     for n, g in zip(names, grads):
         out[n] = torch.zeros_like(P[n]) if g is None else g
     return float(loss), out
+
+
+def expected_zero_grads(cfg, active_repeats=None):
+    """The tensors whose gradient is zero by construction: value residual's lambda when
+    only virtual layer 0 reads it, and, with a subset of the layers active, what only
+    inactive layers read (their own scalars and untied matrices, VE scales of inactive VE
+    layers, cross_repeat_scales and skip_weights when nothing active uses them)."""
+    D = Dims(cfg)
+    shapes = param_shapes(cfg)
+    act = D.active(active_repeats)
+    enc = len(act) // 2
+    used = set()
+    for name in shapes:
+        if not (name.startswith("blocks.") or name.startswith("repeats.")
+                or name.startswith("ve_") or name in ("skip_weights", "cross_repeat_scales")):
+            used.add(name)
+    for v in act:
+        for suffix in ATTN_MATRICES + MLP_MATRICES:
+            used.add(D.matrix_name(v, suffix))
+        for suffix in SCALAR_SUFFIXES:
+            if suffix == "attn.vr_lambda" and v == 0:
+                continue
+            used.add(f"blocks.{D.owner[v]}.{suffix}")
+        if v in D.ve_layers:
+            used.update({f"ve_layer_scales.{D.ve_layers.index(v)}", "ve_shared.embed.weight",
+                         "ve_shared.proj.weight", "ve_shared.scale"})
+        if D.rep[v] >= 1:
+            used.add("cross_repeat_scales")
+    if cfg["unet_skips"] and min(enc, len(act) - enc) > 0:
+        used.add("skip_weights")
+    return {n for n in shapes if n not in used}
 
 
 # ----------------------------------------------------------------------------- init
@@ -384,6 +530,14 @@ def random_params(cfg, seed):
             return 0.0, 1.0
         if name == "skip_weights":
             return 0.5, 0.1
+        if name == "loop_embed":
+            return 0.0, 0.5
+        if name.startswith("value_embeds."):
+            return 0.0, 1.0  # the N(0, 1) of the init
+        if name == "value_scales":
+            return 0.0, 0.3
+        if name == "cross_repeat_scales":
+            return 0.25, 0.1
         if name.endswith(".resid_mix"):
             return None  # special
         if name.endswith(".attn.q_gain"):
@@ -394,7 +548,8 @@ def random_params(cfg, seed):
             return 0.0, 1.0
         if name.endswith("attn_scale") or name.endswith("mlp_scale"):
             return 1.0, 0.1
-        if len(shape) == 2:  # every other matrix, incl. Wo / Wdown / gate weight / projs
+        if len(shape) == 2:  # every other matrix, incl. Wo / Wdown / gate weight / projs,
+            #                  and untied repeats.{v}.* (independent of the shared ones)
             return 0.0, 1.0 / math.sqrt(shape[1])
         raise KeyError(name)
 
@@ -500,6 +655,31 @@ def _selfcheck_rms():
     assert (rms(z) - ref).abs().max().item() < 1e-12
 
 
+def _fd_check(P64, grads, loss_at, seed, per_tensor=2):
+    """Central finite differences on `per_tensor` random entries of every tensor against
+    the autograd gradients; returns the worst relative error."""
+    gen = torch.Generator().manual_seed(seed)
+    worst = 0.0
+    for name, t in P64.items():
+        for _ in range(per_tensor):
+            i = int(torch.randint(0, max(t.numel(), 1), (1,), generator=gen))
+            h = 1e-6
+            Pp = dict(P64)
+            Pm = dict(P64)
+            tp = t.clone().reshape(-1)
+            tm = t.clone().reshape(-1)
+            tp[i] += h
+            tm[i] -= h
+            Pp[name] = tp.reshape(t.shape)
+            Pm[name] = tm.reshape(t.shape)
+            fd = (loss_at(Pp) - loss_at(Pm)) / (2 * h)
+            an = grads[name].reshape(-1)[i].item()
+            err = abs(fd - an) / max(1e-6, abs(an))
+            worst = max(worst, err)
+            assert abs(fd - an) < 1e-7 + 1e-5 * abs(an), (name, i, fd, an)
+    return worst
+
+
 def _selfcheck_model():
     """Whole-model checks on a small `everything`-style config."""
     cfg = full_config(dict(num_layers=2, layer_schedule=[0, 1, 0], model_dim=32, num_heads=4,
@@ -525,25 +705,7 @@ def _selfcheck_model():
     def loss_at(P):
         return cross_entropy_mean(forward_logits(P, cfg, x), y).item()
 
-    gen = torch.Generator().manual_seed(9)
-    worst = 0.0
-    for name, t in P64.items():
-        for _ in range(2):
-            i = int(torch.randint(0, max(t.numel(), 1), (1,), generator=gen))
-            h = 1e-6
-            Pp = dict(P64)
-            Pm = dict(P64)
-            tp = t.clone().reshape(-1)
-            tm = t.clone().reshape(-1)
-            tp[i] += h
-            tm[i] -= h
-            Pp[name] = tp.reshape(t.shape)
-            Pm[name] = tm.reshape(t.shape)
-            fd = (loss_at(Pp) - loss_at(Pm)) / (2 * h)
-            an = grads[name].reshape(-1)[i].item()
-            err = abs(fd - an) / max(1e-6, abs(an))
-            worst = max(worst, err)
-            assert abs(fd - an) < 1e-7 + 1e-5 * abs(an), (name, i, fd, an)
+    worst = _fd_check(P64, grads, loss_at, 9)
 
     # 3) causality: changing the last input token changes no earlier logits
     x2 = x.clone()
@@ -555,6 +717,7 @@ def _selfcheck_model():
     # 4) only blocks.0.attn.vr_lambda has an all-zero gradient
     zero = [n for n, gr in grads.items() if not gr.abs().max() > 0]
     assert zero == ["blocks.0.attn.vr_lambda"], zero
+    assert set(zero) == expected_zero_grads(cfg)
 
     # 5) a shared block's gradient is the sum over its virtual uses: untie the schedule
     #    into 3 physical blocks holding copies and compare.
@@ -577,16 +740,210 @@ def _selfcheck_model():
     return worst
 
 
+def _small_batch(cfg, seed, B=2, T=6):
+    g = torch.Generator().manual_seed(seed)
+    tok = torch.randint(0, cfg["vocab_size"], (B * T + 1,), generator=g)
+    x = torch.stack([tok[i * T:(i + 1) * T] for i in range(B)])
+    y = torch.stack([tok[i * T + 1:(i + 1) * T + 1] for i in range(B)])
+    return x, y
+
+
+def _subset_twin(cfg, params, k):
+    """The config and parameters of a model whose full forward is `cfg`'s forward with k
+    active repeats: the schedule is the active layers', and every per-virtual-layer piece
+    (scalars, loop_embed and value_scales rows, VE slots, XSA flags) moves with its layer."""
+    D = Dims(cfg)
+    act = D.active(k)
+    assert cfg["scalar_sharing"] == "layer" and not cfg["ln_scale"]
+    assert cfg["xsa_placement"] == "virtual" and not D.untied
+    n = len(act)
+    xsa_n = sum(D.xsa)
+    assert [D.xsa[v] for v in act] == [i >= n - xsa_n for i in range(n)], "xsa does not map"
+    tw = dict(cfg)
+    tw["layer_schedule"] = [D.sched[v] for v in act]
+    tw["recur_layers"] = []
+    tw["ve_layers"] = [act.index(v) for v in D.ve_layers if v in act]
+    assert len(tw["ve_layers"]) == len(D.ve_layers)
+    tw["cross_repeat"] = cfg["cross_repeat"] and max(D.rep[v] for v in act) >= 1
+    tp = OrderedDict()
+    for name, shape in param_shapes(tw).items():
+        parts = name.split(".")
+        if parts[0] == "blocks" and ".".join(parts[2:]) in SCALAR_SUFFIXES:
+            t = params[f"blocks.{act[int(parts[1])]}.{'.'.join(parts[2:])}"]
+        elif name in ("loop_embed", "value_scales"):
+            t = params[name][act]
+        elif name == "skip_weights":
+            t = params[name][:shape[0]]
+        elif name == "cross_repeat_scales":
+            t = params[name][:, :shape[1]]
+        else:
+            t = params[name]
+        assert tuple(t.shape) == tuple(shape), name
+        tp[name] = t
+    return tw, tp
+
+
+def _selfcheck_recurrence():
+    """docs/recurrence.md: the words on the seeds' schedules, finite differences with every
+    new piece on (whole model and a subset), and equivalences: untied copies = tied (with
+    summed gradients), block-owned scalars = per-layer copies, zero new tensors = the model
+    without them, a subset of the layers = the model of just those layers."""
+    # 1) the words, XSA placement and ln index on the seeds' schedules
+    c857 = full_config(dict(num_layers=11, layer_schedule=list(range(9)) + [9] * 5 + [10],
+                            xsa_last_n=4, scalar_sharing="block", xsa_placement="block"))
+    D = Dims(c857)
+    assert D.xsa == [v >= 9 for v in range(15)], D.xsa  # blocks 9 and 10 -> virtual 9-14
+    assert D.ln_index == list(range(10)) + [9] * 4 + [14]
+    assert D.rep == [0] * 10 + [1, 2, 3, 4, 0] and D.K == 5 and D.prev[12] == 11
+    assert Dims(full_config({**c857, "xsa_placement": "virtual"})).xsa == \
+        [v >= 11 for v in range(15)]
+    assert Dims(full_config({**c857, "scalar_sharing": "layer"})).ln_index == list(range(15))
+    D = Dims(full_config(dict(num_layers=11, recur_layers=[4, 5])))
+    assert D.sched == [0, 1, 2, 3, 4, 5, 4, 5, 6, 7, 8, 9, 10] and D.K == 2
+    assert D.rep[6:8] == [1, 1] and D.prev[6:8] == [4, 5] and D.first[5] == 5
+    c784 = full_config(dict(num_layers=3, layer_schedule=[0, 1, 2] * 4, cross_repeat=True,
+                            scalar_sharing="block", loop_embed=True, residual_ve_tables=2))
+    D = Dims(c784)
+    assert D.K == 4 and D.prev[3:] == list(range(9)) and D.rep == [0] * 3 + [1] * 3 + \
+        [2] * 3 + [3] * 3
+    sh = param_shapes(full_config({**c784, "model_dim": 8, "num_heads": 2, "num_kv_heads": 1,
+                                   "vocab_size": 5}))
+    assert sh["cross_repeat_scales"] == (3, 3, 8) and sh["value_scales"] == (12, 2, 8)
+    assert sh["loop_embed"] == (12, 8) and sh["value_embeds.1.weight"] == (5, 8)
+    assert "blocks.2.attn_scale" in sh and "blocks.3.attn_scale" not in sh
+    assert D.active(2) == list(range(6)) and D.active(9) == list(range(12))
+    for bad in (dict(scalar_sharing="virtual"), dict(repeat_untie_mlp="up"),
+                dict(xsa_placement="layer"), dict(init_scheme="xavier")):
+        try:
+            full_config(bad)
+            raise AssertionError(f"accepted {bad}")
+        except ValueError:
+            pass
+    try:
+        Dims(full_config(dict(cross_repeat=True)))
+        raise AssertionError("cross_repeat without repeats accepted")
+    except ValueError:
+        pass
+
+    # 2) finite differences, every new piece on, whole model and 2 active repeats of 3
+    base = dict(num_layers=3, layer_schedule=[0, 1, 0, 2, 1, 0], model_dim=16, num_heads=2,
+                num_kv_heads=1, vocab_size=11, tie_embeddings=False, bigram_vocab_size=7,
+                bigram_dim=6, xsa_last_n=1, ln_scale=True, ve_enabled=True, ve_dim=5,
+                ve_layers=[1, 4], gated_attention=True, value_residual=True, rope_dims=4,
+                rope_train_seq_len=4)
+    cfg = full_config({**base, "scalar_sharing": "block", "xsa_placement": "block",
+                       "repeat_untie_attn": True, "repeat_untie_mlp": "down",
+                       "loop_embed": True, "residual_ve_tables": 2, "cross_repeat": True})
+    params = random_params(cfg, 21)
+    P64 = OrderedDict((n, t.double()) for n, t in params.items())
+    x, y = _small_batch(cfg, 22)
+    worst = 0.0
+    for k in (None, 2):
+        loss, grads = loss_and_grads(params, cfg, x, y, active_repeats=k)
+        zero = {n for n, gr in grads.items() if not gr.abs().max() > 0}
+        assert zero == expected_zero_grads(cfg, k), (k, zero, expected_zero_grads(cfg, k))
+        worst = max(worst, _fd_check(
+            P64, grads, lambda P, k=k: cross_entropy_mean(
+                forward_logits(P, cfg, x, active_repeats=k), y).item(), 23))
+    assert expected_zero_grads(cfg, 2) == {"repeats.5.attn.c_q.weight",
+                                           "repeats.5.attn.c_k.weight",
+                                           "repeats.5.attn.c_v.weight",
+                                           "repeats.5.attn.proj.weight",
+                                           "repeats.5.mlp.proj.weight"}
+
+    # 3) untied repeats holding copies of their block = the tied model; the tied
+    #    gradient is the sum over the block's matrix and its repeats' copies
+    tied = full_config({**cfg, "repeat_untie_attn": False, "repeat_untie_mlp": "none"})
+    pt = OrderedDict((n, t) for n, t in params.items() if not n.startswith("repeats."))
+    assert set(pt) == set(param_shapes(tied))
+    for mode in ((True, "full"), (False, "down"), (False, "full"), (True, "none")):
+        un = full_config({**cfg, "repeat_untie_attn": mode[0], "repeat_untie_mlp": mode[1]})
+        Du = Dims(un)
+        pu = OrderedDict(pt)
+        for v in range(Du.L):
+            if Du.rep[v] >= 1:
+                for suffix in Du.untied:
+                    pu[f"repeats.{v}.{suffix}"] = pt[f"blocks.{Du.sched[v]}.{suffix}"]
+        assert set(pu) == set(param_shapes(un))
+        lt, gt = loss_and_grads(pt, tied, x, y)
+        lu, gu = loss_and_grads(pu, un, x, y)
+        assert abs(lt - lu) < 1e-13, (mode, lt, lu)
+        for p in range(Du.P):
+            for suffix in ATTN_MATRICES + MLP_MATRICES:
+                tot = gu[f"blocks.{p}.{suffix}"].clone()
+                for v in range(Du.L):
+                    if Du.sched[v] == p and Du.rep[v] >= 1 and suffix in Du.untied:
+                        tot += gu[f"repeats.{v}.{suffix}"]
+                assert (tot - gt[f"blocks.{p}.{suffix}"]).abs().max() < 1e-12, (mode, p, suffix)
+
+    # 4) block-owned scalars = per-layer copies of them (ln_scale off: its index differs by
+    #    design); the block's gradient is the sum over its uses
+    blk = full_config({**tied, "ln_scale": False})
+    lay = full_config({**blk, "scalar_sharing": "layer"})
+    Db = Dims(blk)
+    pl = OrderedDict()
+    for name in param_shapes(lay):
+        parts = name.split(".")
+        if parts[0] == "blocks" and ".".join(parts[2:]) in SCALAR_SUFFIXES:
+            pl[name] = pt[f"blocks.{Db.sched[int(parts[1])]}.{'.'.join(parts[2:])}"]
+        else:
+            pl[name] = pt[name]
+    lb, gb = loss_and_grads(pt, blk, x, y)
+    ll, gl = loss_and_grads(pl, lay, x, y)
+    assert abs(lb - ll) < 1e-13, (lb, ll)
+    for p in range(Db.P):
+        for suffix in ("attn_scale", "resid_mix", "attn.q_gain", "attn.attn_gate.weight",
+                       "attn.vr_lambda"):
+            tot = sum(gl[f"blocks.{v}.{suffix}"] for v in range(Db.L) if Db.sched[v] == p)
+            assert (tot - gb[f"blocks.{p}.{suffix}"]).abs().max() < 1e-12, (p, suffix)
+
+    # 5) loop_embed, value_scales and cross_repeat_scales at zero = the model without them
+    pz = OrderedDict(params)
+    for n in ("loop_embed", "value_scales", "cross_repeat_scales"):
+        pz[n] = torch.zeros_like(params[n])
+    plain = full_config({**cfg, "loop_embed": False, "residual_ve_tables": 0,
+                         "cross_repeat": False})
+    lz, gz = loss_and_grads(pz, cfg, x, y)
+    lp, gp = loss_and_grads(OrderedDict((n, t) for n, t in pz.items()
+                                        if n in param_shapes(plain)), plain, x, y)
+    assert abs(lz - lp) < 1e-13 and all((gz[n] - gp[n]).abs().max() < 1e-13 for n in gp)
+    assert gz["value_embeds.0.weight"].abs().max() == 0  # only through value_scales
+    assert gz["cross_repeat_scales"].abs().max() > 0 and gz["loop_embed"].abs().max() > 0
+
+    # 6) k active repeats = the model of just those layers (U-Net rebuilt over them,
+    #    cross-repeat inputs from active previous uses); k >= K = the whole model
+    sub = full_config(dict(base, num_layers=4, layer_schedule=[0, 1, 2, 1, 2, 1, 2, 3],
+                           ve_layers=[1, 7], ln_scale=False, loop_embed=True,
+                           residual_ve_tables=1, cross_repeat=True))
+    ps = random_params(sub, 24)
+    xs_, ys_ = _small_batch(sub, 25)
+    l_all, _ = loss_and_grads(ps, sub, xs_, ys_)
+    l_k3, _ = loss_and_grads(ps, sub, xs_, ys_, active_repeats=3)
+    assert l_all == l_k3
+    for k, want in ((1, [0, 1, 2, 7]), (2, [0, 1, 2, 3, 4, 7])):
+        assert Dims(sub).active(k) == want
+        tw, tp = _subset_twin(sub, ps, k)
+        lk, gk = loss_and_grads(ps, sub, xs_, ys_, active_repeats=k)
+        lt, _ = loss_and_grads(tp, tw, xs_, ys_)
+        assert abs(lk - lt) < 1e-13, (k, lk, lt)
+        assert {n for n, gr in gk.items() if not gr.abs().max() > 0} == \
+            expected_zero_grads(sub, k)
+    return worst
+
+
 def selfcheck(verbose=True):
     e1 = _selfcheck_attention()
     e2 = _selfcheck_rope()
     _selfcheck_bigram()
     _selfcheck_rms()
     fd = _selfcheck_model()
+    fr = _selfcheck_recurrence()
     if verbose:
         print(f"reference self-check ok: attention loop err {e1:.1e}, rope err {e2:.1e}, "
               f"bigram hash, rms, finite differences (worst rel {fd:.1e}), causality, "
-              f"shared-block gradient sums")
+              f"shared-block gradient sums; recurrence: finite differences (worst rel "
+              f"{fr:.1e}), untied copies = tied, block scalars = per-layer copies, zero "
+              f"new tensors = without them, active subsets = their own models")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <iterator>
+#include <set>
 
 #include "model/plan.h"
 
@@ -71,13 +72,82 @@ TEST(TensorCategory, NamesOutsideTheMatricesAreControl) {
   EXPECT_EQ(tensor_category("blocks.11.mlp.proj.weight"), "mlp");
 }
 
+// docs/recurrence.md's names: a repeat's untied matrices are block matrices, #784's
+// residual value-embedding tables are value embeddings, and its per-layer vectors and
+// scales are control tensors.
+TEST(TensorCategory, RecurrenceNames) {
+  for (const char* name : {"repeats.3.attn.c_q.weight", "repeats.3.attn.c_k.weight",
+                           "repeats.3.attn.c_v.weight", "repeats.12.attn.proj.weight"})
+    EXPECT_EQ(tensor_category(name), "attn") << name;
+  for (const char* name : {"repeats.3.mlp.fc.weight", "repeats.12.mlp.proj.weight"})
+    EXPECT_EQ(tensor_category(name), "mlp") << name;
+  for (const char* name : {"value_embeds.0.weight", "value_embeds.11.weight"})
+    EXPECT_EQ(tensor_category(name), "ve") << name;
+  for (const char* name : {"loop_embed", "value_scales", "cross_repeat_scales", "repeats",
+                           "repeats.3", "repeats.3.attn_scale"})
+    EXPECT_EQ(tensor_category(name), "control") << name;
+}
+
+// A recurrent model with every recurrence tensor: untied attention and MLP matrices on both
+// repeats, loop_embed, two residual VE tables with their scales, cross-repeat scales.
+ModelConfig recurrent_config() {
+  ModelConfig c = every_tensor_config();
+  c.repeat_untie_mlp = "full";
+  c.repeat_untie_attn = true;
+  c.loop_embed = true;
+  c.residual_ve_tables = 2;
+  c.cross_repeat = true;
+  return c;
+}
+
+TEST(TensorCategory, EveryTensorOfARecurrentModelByRole) {
+  for (const char* untie_mlp : {"full", "down"}) {
+    ModelConfig cfg = recurrent_config();
+    cfg.repeat_untie_mlp = untie_mlp;
+    const ModelPlan plan = make_plan(cfg);
+    std::set<std::string> seen;
+    auto expect = [&](int index, const std::string& category) {
+      ASSERT_GE(index, 0) << "the config should have every tensor (" << category << ")";
+      const std::string& name = plan.layout.info(index).name;
+      EXPECT_EQ(tensor_category(name), category) << name;
+      seen.insert(name);
+    };
+    expect(plan.tok_emb, "embed");
+    expect(plan.lm_head, "embed");
+    for (int i : {plan.bigram_embed, plan.bigram_proj, plan.bigram_scale}) expect(i, "bigram");
+    for (int i : {plan.ve_embed, plan.ve_proj, plan.ve_scale}) expect(i, "ve");
+    ASSERT_EQ(plan.value_embeds.size(), 2u);
+    for (int i : plan.value_embeds) expect(i, "ve");
+    int repeat_matrices = 0;
+    for (const BlockParams& b : plan.blocks) {  // a repeat's set: -1 where it owns none
+      for (int i : {b.c_q, b.c_k, b.c_v, b.attn_proj})
+        if (i >= 0) expect(i, "attn");
+      for (int i : {b.mlp_fc, b.mlp_proj})
+        if (i >= 0) expect(i, "mlp");
+      for (int i : b.all())
+        repeat_matrices += i >= 0 && plan.layout.info(i).name.starts_with("repeats.");
+    }
+    // Two repeats (virtual 2 and 3), each with 4 attention matrices and 2 or 1 MLP ones.
+    EXPECT_EQ(repeat_matrices, 2 * (4 + (std::string(untie_mlp) == "full" ? 2 : 1))) << untie_mlp;
+    for (int i : {plan.smear_gate, plan.skip_weights, plan.loop_embed, plan.value_scales,
+                  plan.cross_repeat_scales})
+      expect(i, "control");
+    for (int i : plan.ve_layer_scales) expect(i, "control");
+    for (const LayerParams& l : plan.layers)
+      for (int i : {l.attn_scale, l.mlp_scale, l.resid_mix, l.q_gain, l.gate_weight,
+                    l.gate_bias, l.vr_lambda})
+        expect(i, "control");
+    EXPECT_EQ(seen.size(), plan.layout.infos().size()) << "a tensor of the plan was not checked";
+  }
+}
+
 TEST(TensorCategory, EveryResultIsAListedCategory) {
-  const ModelPlan plan = make_plan(every_tensor_config());
-  for (const ParamInfo& p : plan.layout.infos())
-    EXPECT_NE(std::find(std::begin(quant::kTensorCategories), std::end(quant::kTensorCategories),
-                        tensor_category(p.name)),
-              std::end(quant::kTensorCategories))
-        << p.name;
+  for (const ModelPlan& plan : {make_plan(every_tensor_config()), make_plan(recurrent_config())})
+    for (const ParamInfo& p : plan.layout.infos())
+      EXPECT_NE(std::find(std::begin(quant::kTensorCategories),
+                          std::end(quant::kTensorCategories), tensor_category(p.name)),
+                std::end(quant::kTensorCategories))
+          << p.name;
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <bit>
 #include <cmath>
 #include <cstring>
+#include <map>
 #include <random>
 
 #include "core/error.h"
@@ -361,4 +362,54 @@ TEST(QuantPolicy, DequantizeModelRejectsMissingWrongAndExtraTensors) {
   ASSERT_EQ(truncated[0].scheme, Scheme::kIntRows);
   truncated[0].q.pop_back();
   EXPECT_NE(message(truncated).find(q[0].name), std::string::npos);
+}
+
+// docs/recurrence.md's tensors: a repeat's untied matrices are block matrices (int-N, MLP
+// bits for its MLP ones), #784's residual VE tables are embeddings (int8), loop_embed,
+// value_scales and cross_repeat_scales are control tensors (fp32); plan.blocks entries of
+// repeats that own only some matrices (-1 elsewhere) are skipped.
+TEST(QuantPolicy, RecurrenceTensorsByRole) {
+  for (const char* untie_mlp : {"full", "down"}) {
+    ModelConfig c = policy_config();
+    c.layer_schedule = {0, 1, 1, 0};
+    c.ve_layers = {2, 3};
+    c.repeat_untie_mlp = untie_mlp;
+    c.repeat_untie_attn = true;
+    c.loop_embed = true;
+    c.residual_ve_tables = 2;
+    c.cross_repeat = true;
+    const ModelPlan plan = make_plan(c);
+    std::vector<float> values(plan.layout.total());
+    std::mt19937 rng(4);
+    std::normal_distribution<float> normal(0.0f, 0.3f);
+    for (float& x : values) x = normal(rng);
+    QuantOptions opt;
+    opt.mlp_bits = 5;
+    opt.passthrough_max_elements = 0;
+    const auto q = quantize_model(plan, values.data(), opt);
+    ASSERT_EQ(q.size(), plan.layout.infos().size());
+    std::map<std::string, const QTensor*> by_name;
+    for (const QTensor& t : q) by_name[t.name] = &t;
+    auto expect = [&](const std::string& name, Scheme scheme, int bits) {
+      ASSERT_TRUE(by_name.count(name)) << name;
+      EXPECT_EQ(by_name[name]->scheme, scheme) << name;
+      EXPECT_EQ(by_name[name]->bits, bits) << name;
+    };
+    const bool full = std::string(untie_mlp) == "full";
+    for (int v : {2, 3}) {
+      const std::string r = "repeats." + std::to_string(v) + ".";
+      for (const char* n : {"attn.c_q.weight", "attn.c_k.weight", "attn.c_v.weight",
+                            "attn.proj.weight"})
+        expect(r + n, Scheme::kIntRows, 6);
+      expect(r + "mlp.proj.weight", Scheme::kIntRows, 5);
+      if (full) expect(r + "mlp.fc.weight", Scheme::kIntRows, 5);
+      else EXPECT_FALSE(by_name.count(r + "mlp.fc.weight"));
+    }
+    expect("value_embeds.0.weight", Scheme::kIntRows, 8);
+    expect("value_embeds.1.weight", Scheme::kIntRows, 8);
+    for (const char* n : {"loop_embed", "value_scales", "cross_repeat_scales"})
+      expect(n, Scheme::kF32, 0);
+    std::vector<float> out(values.size());
+    dequantize_model(q, plan, out.data());  // every tensor present once, shapes right
+  }
 }

@@ -1,5 +1,7 @@
 """Checks on the pgolf binary for the command-line tests: run it, record pass/fail lines,
 and assert that bad input gives one sentence on stderr and a non-zero exit."""
+import os
+import shutil
 import subprocess
 
 
@@ -29,3 +31,21 @@ class CliChecks:
         print(f"{name}: {len(self.failures)} failed" if self.failures
               else f"{name}: all checks passed")
         return 1 if self.failures else 0
+
+
+def slice_data(checks, corpus, workdir, vocab=512):
+    """`pgolf data` on 24 addresses of the default corpus spread over the years; returns
+    the data folder, or None (with a failed check) when the corpus or the command fails."""
+    texts = sorted(f for f in os.listdir(corpus) if f.endswith(".txt")) if os.path.isdir(corpus) else []
+    if not checks.check(bool(texts), f"corpus texts in {corpus} (run scripts/install-deps.sh)"):
+        return None
+    slice_dir = os.path.join(workdir, "slice")
+    os.makedirs(slice_dir)
+    for f in texts[:: max(1, len(texts) // 24)][:24]:
+        shutil.copy(os.path.join(corpus, f), slice_dir)
+    out = os.path.join(workdir, "data")
+    r = checks.run("data", "--text", slice_dir, "--vocab", str(vocab), "--val-fraction", "0.15",
+                   "--out", out)
+    ok = checks.check(r.returncode == 0,
+                      f"pgolf data on the slice: {r.stdout.strip()[-400:]} {r.stderr.strip()}")
+    return out if ok else None
