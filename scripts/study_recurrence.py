@@ -192,9 +192,9 @@ class Study:
         print(f"study: {arm} seed {seed}: {' '.join(train_args[7:])}", flush=True)
         _, wall_train = self.run(train_args, log=os.path.join(run_dir, "stdout.txt"))
         # The checkpoint's sliding score (train evaluates only the artifact that way).
-        out, wall_eval = self.run(["eval", "--checkpoint", os.path.join(run_dir, "model.safetensors"),
-                                   "--data", data, "--seq-len", 256, "--stride", EVAL_STRIDE,
-                                   "--batch", 32, "--json"])
+        ckpt = os.path.join(run_dir, "model.safetensors")
+        out, wall_eval = self.run(["eval", "--checkpoint", ckpt, "--data", data, "--seq-len", 256,
+                                   "--stride", EVAL_STRIDE, "--batch", 32, "--json"])
         with open(os.path.join(run_dir, "prequant_sliding.json"), "w") as f:
             f.write(out)
         walls = {"train_s": wall_train, "prequant_sliding_s": wall_eval}
@@ -204,9 +204,9 @@ class Study:
 
     def influence(self, flat8_dir, data):
         tokens = SMOKE_VAL_TOKENS // 2 if self.a.smoke else 65536
-        out, wall = self.run(["influence", "--checkpoint", os.path.join(flat8_dir, "model.safetensors"),
-                              "--data", data, "--k", TIE_K, "--seq-len", 256, "--batch", 16,
-                              "--tokens", tokens, "--json"])
+        ckpt = os.path.join(flat8_dir, "model.safetensors")
+        out, wall = self.run(["influence", "--checkpoint", ckpt, "--data", data, "--k", TIE_K,
+                              "--seq-len", 256, "--batch", 16, "--tokens", tokens, "--json"])
         bi = json.loads(out)
         bi["wall_s"] = wall
         json.dump(bi, open(os.path.join(flat8_dir, "influence.json"), "w"), indent=1)
@@ -345,16 +345,17 @@ def verdict(per_seed, rows_by_arm):
                f"windows) #686's sign {wpre} ({tpre}).")
     r = rows_by_arm
     if {"flat6", "flat8", "r686"} <= set(r):
+        extra = r["flat8"]["params"] - r["flat6"]["params"]
         gap = r["flat6"]["rt_sliding"] - r["flat8"]["rt_sliding"]
         got = r["flat6"]["rt_sliding"] - r["r686"]["rt_sliding"]
         if gap > 0:
-            out.append(f"   flat8's two extra blocks ({r['flat8']['params'] - r['flat6']['params']:,} "
-                       f"more parameters) gain {gap:.4f} bpb over flat6; r686 recovers "
-                       f"{100 * got / gap:.0f}% of that with flat6's matrices and flat8's compute.")
+            out.append(f"   flat8's two extra blocks ({extra:,} more parameters) gain {gap:.4f} "
+                       f"bpb over flat6; r686 recovers {100 * got / gap:.0f}% of that with "
+                       f"flat6's matrices and flat8's compute.")
         else:
-            out.append(f"   flat8 (two more blocks, {r['flat8']['params'] - r['flat6']['params']:,} "
-                       f"more parameters) is no better than flat6 ({-gap:+.4f} bpb): at this "
-                       f"budget two more layers do not pay even with their own matrices.")
+            out.append(f"   flat8 (two more blocks, {extra:,} more parameters) is no better than "
+                       f"flat6 ({-gap:+.4f} bpb): at this budget two more layers do not pay "
+                       f"even with their own matrices.")
     if {"flat6", "r784"} <= set(r):
         out.append(f"   r784 (#784's 3 blocks × 4 at d 128, {r['r784']['params']:,} parameters "
                    f"against flat6's {r['flat6']['params']:,}): "
@@ -366,8 +367,8 @@ def verdict(per_seed, rows_by_arm):
 
 # ---- the plot (hand-written SVG) ------------------------------------------------------
 
-COLORS = {"flat6": "#4c72b0", "flat6_reseed": "#8fa8d8", "flat8": "#1f3b70", "r686": "#dd8452", "t857_bi": "#55a868",
-          "t857_rand": "#9fd39f", "r784": "#c44e52"}
+COLORS = {"flat6": "#4c72b0", "flat6_reseed": "#8fa8d8", "flat8": "#1f3b70", "r686": "#dd8452",
+          "t857_bi": "#55a868", "t857_rand": "#9fd39f", "r784": "#c44e52"}
 
 
 def nice_ticks(lo, hi, n=5):
@@ -421,7 +422,8 @@ def svg_plot(rows):
             e.append(f'<text x="{x0 - 6}" y="{y + 4:.1f}" text-anchor="end">{v:.{digits}f}</text>')
         e.append(f'<text x="{x0 + pw / 2}" y="{H - 10}" text-anchor="middle">{esc(xlabel)}</text>')
         e.append(f'<text x="{x0 - 56}" y="{top + ph / 2}" text-anchor="middle" '
-                 f'transform="rotate(-90 {x0 - 56} {top + ph / 2})">val_bpb (lower is better)</text>')
+                 f'transform="rotate(-90 {x0 - 56} {top + ph / 2})">'
+                 'val_bpb (lower is better)</text>')
 
     # Scatter: the score against parameters; labels stacked so that none overlap.
     x0 = pad
@@ -562,12 +564,14 @@ def write_docs(a, rows, per_seed, bi, schedules, rand_first, command):
         for layer in bi["layers"]:
             md.append(f"| {layer['virtual']} | {layer['bi']:.4g} | {layer['angular']:.4g} |")
         run_bi = lambda f: sum(l["bi"] for l in bi["layers"][f:f + TIE_K])  # noqa: E731
-        md.append(f"\n- BI's choice: virtual layers {bi['run_first']}..{bi['run_first'] + TIE_K - 1} "
-                  f"(summed BI {run_bi(bi['run_first']):.4g}) → `layer_schedule="
+        first = bi["run_first"]
+        md.append(f"\n- BI's choice: virtual layers {first}..{first + TIE_K - 1} "
+                  f"(summed BI {run_bi(first):.4g}) → `layer_schedule="
                   f"{json.dumps(schedules['t857_bi'], separators=(',', ':'))}`")
         md.append(f"- Random tying (Python `random.Random({a.seeds[0]}).choice` among the "
                   f"{FLAT8_VIRTUAL - TIE_K} contiguous runs other than BI's): layers "
-                  f"{rand_first}..{rand_first + TIE_K - 1} (summed BI {run_bi(rand_first):.4g}) → "
+                  f"{rand_first}..{rand_first + TIE_K - 1} "
+                  f"(summed BI {run_bi(rand_first):.4g}) → "
                   f"`layer_schedule={json.dumps(schedules['t857_rand'], separators=(',', ':'))}`")
     md.append("\n## Do the seeds' signs hold at this scale?\n")
     md.append(verdict(per_seed, rows_by_arm) + "\n")
@@ -591,16 +595,20 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog=__doc__.split("\n", 2)[2])
-    ap.add_argument("--pgolf", default=os.path.join(REPO, "build", "pgolf"))
+    ap.add_argument("--pgolf", default=os.path.join(REPO, "build", "pgolf"),
+                    help="the binary (build/pgolf)")
     ap.add_argument("--data", help="a prepared data directory (pgolf data)")
-    ap.add_argument("--corpus", help="prepare the data from these texts instead of the default corpus")
+    ap.add_argument("--corpus",
+                    help="prepare the data from these texts instead of the default corpus")
     ap.add_argument("--workdir", help="runs and data (default runs/study, runs/study-smoke)")
-    ap.add_argument("--steps", type=int, default=DEFAULT_STEPS)
+    ap.add_argument("--steps", type=int, default=DEFAULT_STEPS,
+                    help=f"training steps per arm ({DEFAULT_STEPS})")
     ap.add_argument("--seeds", default="1337", help="comma-separated; every arm runs at each")
-    ap.add_argument("--arms", default=",".join(ARM_ORDER))
+    ap.add_argument("--arms", default=",".join(ARM_ORDER), help="comma-separated subset")
     ap.add_argument("--fresh", action="store_true", help="retrain arms even if already done")
     ap.add_argument("--smoke", action="store_true",
-                    help=f"{SMOKE_STEPS} steps, {SMOKE_VAL_TOKENS} val tokens: check, write no docs")
+                    help=f"{SMOKE_STEPS} steps, {SMOKE_VAL_TOKENS} val tokens: check, "
+                         "write no docs")
     ap.add_argument("--write-docs", action="store_true",
                     help="write docs/study.md and docs/study.svg")
     a = ap.parse_args()
@@ -689,7 +697,8 @@ def smoke_checks(rows, per_seed, total_s, bi, a_steps):
             if r["steps"] != SMOKE_STEPS:
                 bad.append(f"{arm} seed {seed}: {r['steps']} steps, not {SMOKE_STEPS}")
             if not (r["artifact_bytes"] > 0 and r["params"] > 0):
-                bad.append(f"{arm} seed {seed}: artifact {r['artifact_bytes']} B, {r['params']} params")
+                bad.append(f"{arm} seed {seed}: artifact {r['artifact_bytes']} B, "
+                           f"{r['params']} params")
             if r["summary_artifact_bytes"] not in (None, r["artifact_bytes"]):
                 bad.append(f"{arm} seed {seed}: summary.json says {r['summary_artifact_bytes']} B, "
                            f"the artifact has {r['artifact_bytes']} B")

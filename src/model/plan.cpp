@@ -140,8 +140,8 @@ std::vector<LayerWiring> make_wiring(const ModelConfig& cfg, int64_t active_repe
     w.ln_scale = cfg.ln_scale ? 1.0 / std::sqrt(double(ln_index + 1)) : 1.0;
     for (int64_t u = std::max<int64_t>(0, nv - cfg.xsa_last_n); u < nv; ++u)
       w.xsa = w.xsa || (cfg.xsa_placement == "block" ? cfg.physical(u) == w.physical : u == v);
-    for (size_t k = 0; k < cfg.ve_layers.size(); ++k)
-      if (cfg.ve_layers[k] == v) w.ve_slot = int(k);
+    for (size_t k = 0; k < cfg.ve_layers.size() && cfg.ve_enabled; ++k)  // ve_layers
+      if (cfg.ve_layers[k] == v) w.ve_slot = int(k);                    // alone: no VE
     w.value_residual = cfg.value_residual && v >= 1;
     if (!w.active) continue;
     w.input_from = active.empty() ? -1 : active.back();

@@ -427,6 +427,7 @@ TrainOutcome train(RunConfig cfg, const TrainOptions& opt_in) {
   // The end: the last-step weights were evaluated above; apply the average, evaluate it,
   // and write the model and the summary.
   json summary = {{"steps", p.step},
+                  {"params", run.model.plan().layout.count_elements()},
                   {"step_avg_ms", steps_timed ? step_ms_sum / double(steps_timed) : 0.0},
                   {"tokens_per_s", step_ms_sum > 0 ? double(t.train_batch_tokens) *
                                                          double(steps_timed) / (step_ms_sum / 1000.0)

@@ -24,7 +24,7 @@ SMALL = {"vocab_size": 512, "model_dim": 64, "num_heads": 4, "num_kv_heads": 2,
          "warmup_steps": 1, "train_batch_tokens": 1024, "train_seq_len": 128,
          "eval_seq_len": 128, "grad_accum_steps": 1, "val_batch_size": 4096,
          "max_wallclock_seconds": 0, "val_loss_every": 0, "train_log_every": 1,
-         "gptq_calib_seqs": 2, "eval_stride": 32, "ttt_chunk_tokens": 4000, "ttt_epochs": 1,
+         "gptq_calib_seqs": 2, "eval_stride": 64, "ttt_chunk_tokens": 8000, "ttt_epochs": 1,
          "ttt_batch_seqs": 2, "swa_every": 1}
 EXTRA = {
     "seed686": {"recur_start_step": 2, "ttt_untie": True},

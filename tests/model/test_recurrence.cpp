@@ -245,5 +245,15 @@ TEST(Recurrence, UntiedTwinIsTheSameFunction) {
   EXPECT_EQ(m.forward(x.data(), y.data(), 2, 6), twin->forward(x.data(), y.data(), 2, 6));
 }
 
+// ve_layers without ve_enabled (the tiny preset's with --set ve_enabled=false) means no VE.
+TEST(Recurrence, VeLayersWithoutVeAreIgnored) {
+  ModelConfig c = small({}, 3);
+  c.ve_layers = {1, 2};
+  Model<double> m(make_plan(c));
+  randomise(m);
+  for (const auto& w : m.plan().wiring) EXPECT_EQ(w.ve_slot, -1);
+  EXPECT_TRUE(std::isfinite(losses(m, 1, 5)[0]));
+}
+
 }  // namespace
 }  // namespace pgolf
