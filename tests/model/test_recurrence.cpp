@@ -9,25 +9,15 @@
 #include "model/init.h"
 #include "model/recurrence.h"
 #include "model/untie.h"
+#include "support/small_configs.h"
 
 namespace pgolf {
 namespace {
 
+// #686's form when recur_layers is given (else the identity over `layers` blocks).
 ModelConfig small(std::vector<int64_t> recur_layers, int64_t layers) {
-  ModelConfig c;
-  c.vocab_size = 29;
-  c.num_layers = layers;
+  ModelConfig c = test::small_switches_on(29, layers);
   c.recur_layers = std::move(recur_layers);
-  c.model_dim = 16;
-  c.num_heads = 4;
-  c.num_kv_heads = 2;
-  c.rope_dims = 4;
-  c.bigram_vocab_size = 7;
-  c.bigram_dim = 6;
-  c.xsa_last_n = 2;
-  c.ln_scale = true;
-  c.gated_attention = true;
-  c.value_residual = true;
   return c;
 }
 

@@ -10,28 +10,16 @@
 
 #include "core/philox.h"
 #include "model/model.h"
+#include "support/small_configs.h"
 
 namespace pgolf {
 namespace {
 
 ModelConfig recurrent_config(std::vector<int64_t> schedule, int64_t blocks) {
-  ModelConfig c;
-  c.vocab_size = 19;
-  c.num_layers = blocks;
-  c.layer_schedule = std::move(schedule);
-  c.model_dim = 16;
-  c.num_heads = 4;
-  c.num_kv_heads = 2;
-  c.rope_dims = 4;
-  c.bigram_vocab_size = 7;
-  c.bigram_dim = 6;
-  c.xsa_last_n = 2;
-  c.ln_scale = true;
+  ModelConfig c = test::small_switches_on(19, blocks, std::move(schedule));
   c.ve_enabled = true;
   c.ve_dim = 5;
   c.ve_layers = {1, 3};
-  c.gated_attention = true;
-  c.value_residual = true;
   return c;
 }
 
