@@ -519,6 +519,12 @@ def write_docs(a, rows, per_seed, bi, schedules, rand_first, command):
               f"the arms took {arms_s / 60:.1f} min of wall clock (training, packing and "
               f"evaluations)")
     md.append(f"- Machine: {machine()}; pgolf {source_version()}")
+    meta = json.load(open(os.path.join(a.data, "data.json"))) if a.data else {}
+    if meta:
+        md.append(f"- Data: `pgolf data` on {'the default corpus' if 'datasets-sotu' in meta.get('corpus', '') else meta.get('corpus')}"
+                  f" (vocab {meta.get('vocab_size')}, {meta.get('tokenizer_source')} tokenizer, "
+                  f"validation fraction {meta.get('val_fraction')}): the same as the script "
+                  "prepares without `--data`")
     md.append(f"- Budget: {rows[0]['steps']} steps × 8,192 tokens = {rows[0]['train_tokens']:,} "
               f"training tokens per arm, seeds {', '.join(map(str, a.seeds))}; val_bpb over the "
               f"whole validation split ({rows[0]['val_tokens']:,} targets)\n")
