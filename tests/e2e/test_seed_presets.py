@@ -9,15 +9,13 @@ adapts untied in TTT; seed784 grows 2 → 3 → 4 repeats (progressive, as #1384
 
     python3 tests/e2e/test_seed_presets.py --pgolf PATH --corpus DIR --workdir DIR
 """
-import argparse
 import json
 import math
 import os
-import shutil
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-from cli_checks import CliChecks, slice_data  # noqa: E402
+from cli_checks import CliChecks, corpus_test_args, slice_data  # noqa: E402
 
 SMALL = {"vocab_size": 512, "model_dim": 64, "num_heads": 4, "num_kv_heads": 2,
          "bigram_dim": 32, "ve_dim": 32, "rope_dims": 8, "iterations": 4, "warmdown_iters": 2,
@@ -43,13 +41,7 @@ def settings(preset):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--pgolf", required=True)
-    ap.add_argument("--corpus", required=True, help="the default corpus's data folder")
-    ap.add_argument("--workdir", required=True)
-    a = ap.parse_args()
-    shutil.rmtree(a.workdir, ignore_errors=True)
-    os.makedirs(a.workdir)
+    a = corpus_test_args(__doc__)
     checks = CliChecks(a.pgolf)
     check, pgolf = checks.check, checks.run
     data = slice_data(checks, a.corpus, a.workdir)

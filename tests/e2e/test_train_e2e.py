@@ -5,7 +5,6 @@ an uninterrupted one; and the bad inputs of training, each one sentence and a no
 
     python3 tests/e2e/test_train_e2e.py --pgolf PATH --corpus DIR --workdir DIR
 """
-import argparse
 import json
 import os
 import shutil
@@ -15,17 +14,11 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-from cli_checks import CliChecks, slice_data  # noqa: E402
+from cli_checks import CliChecks, corpus_test_args, slice_data  # noqa: E402
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--pgolf", required=True)
-    ap.add_argument("--corpus", required=True, help="the default corpus's data folder")
-    ap.add_argument("--workdir", required=True)
-    a = ap.parse_args()
-    shutil.rmtree(a.workdir, ignore_errors=True)
-    os.makedirs(a.workdir)
+    a = corpus_test_args(__doc__)
     w = lambda *p: os.path.join(a.workdir, *p)  # noqa: E731
 
     checks = CliChecks(a.pgolf)

@@ -1,5 +1,6 @@
 """Checks on the pgolf binary for the command-line tests: run it, record pass/fail lines,
 and assert that bad input gives one sentence on stderr and a non-zero exit."""
+import argparse
 import os
 import shutil
 import subprocess
@@ -49,3 +50,15 @@ def slice_data(checks, corpus, workdir, vocab=512):
     ok = checks.check(r.returncode == 0,
                       f"pgolf data on the slice: {r.stdout.strip()[-400:]} {r.stderr.strip()}")
     return out if ok else None
+
+
+def corpus_test_args(doc):
+    """The e2e tests' command line (--pgolf, --corpus, --workdir); the workdir starts empty."""
+    ap = argparse.ArgumentParser(description=doc)
+    ap.add_argument("--pgolf", required=True)
+    ap.add_argument("--corpus", required=True, help="the default corpus's data folder")
+    ap.add_argument("--workdir", required=True)
+    a = ap.parse_args()
+    shutil.rmtree(a.workdir, ignore_errors=True)
+    os.makedirs(a.workdir)
+    return a
