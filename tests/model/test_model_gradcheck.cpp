@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <vector>
 
+#include "cli/presets.h"
+#include "core/config_fields.h"
 #include "core/philox.h"
 #include "model/model.h"
 #include "support/gradcheck.h"
@@ -194,6 +196,44 @@ TEST(ModelGradcheck, AllPreBlockAdditions) { check_model(all_additions(), 2, 7);
 
 // The plain stack before a recurrence switch: first uses only, U-Net over 3 layers.
 TEST(ModelGradcheck, AllPreBlockAdditionsPlainStack) { check_model(all_additions(), 2, 7, 1); }
+
+// Each seed preset's model keys (configs/seedNNN.json as embedded in the binary) at reduced
+// width (d 32, 4/2 heads, vocab 23, small bigram/VE/RoPE) and depth (`depth`: the preset's
+// recurrence shape on fewer blocks); its sharing, recurrent-form and #490 switches kept.
+ModelConfig seed_preset(const std::string& name, const nlohmann::json& depth) {
+  for (const auto& p : presets()) {
+    if (name != p.name) continue;
+    ModelConfig c;
+    const nlohmann::json j = nlohmann::json::parse(p.json);
+    for (auto it = j.begin(); it != j.end(); ++it)
+      set_field(c, it.key(), it.value(), name);  // the preset's training keys are not model keys
+    nlohmann::json small = {{"vocab_size", 23}, {"model_dim", 32}, {"num_heads", 4},
+                            {"num_kv_heads", 2}, {"bigram_dim", 6}, {"ve_dim", 5},
+                            {"logit_softcap", 3}};
+    if (c.bigram_vocab_size > 0) small["bigram_vocab_size"] = 7;
+    if (c.rope_dims > 0) small["rope_dims"] = 4;  // partial: 4 of the head's 8
+    apply_json(c, small, name);
+    apply_json(c, depth, name);
+    return c;
+  }
+  ADD_FAILURE() << "no preset " << name;
+  return {};
+}
+
+TEST(ModelGradcheck, Seed686Reduced) {
+  check_model(seed_preset("seed686", {{"num_layers", 4}, {"recur_layers", {1, 2}},
+                                      {"ve_layers", {4, 5}}}), 2, 6);
+}
+TEST(ModelGradcheck, Seed857Reduced) {
+  check_model(seed_preset("seed857", {{"num_layers", 4}, {"layer_schedule", {0, 1, 2, 2, 2, 3}},
+                                      {"ve_layers", {3, 4}}, {"xsa_last_n", 3}}), 2, 6);
+}
+TEST(ModelGradcheck, Seed784Reduced) {
+  check_model(seed_preset("seed784", {{"layer_schedule", {0, 1, 2, 0, 1, 2, 0, 1, 2}}}), 2, 6);
+}
+TEST(ModelGradcheck, Seed490Reduced) {
+  check_model(seed_preset("seed490", {{"num_layers", 4}}), 2, 6);
+}
 
 }  // namespace
 }  // namespace pgolf
