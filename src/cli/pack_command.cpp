@@ -9,7 +9,6 @@
 #include "cli/commands.h"
 #include "core/error.h"
 #include "data/data_dir.h"
-#include "data/token_stream.h"
 #include "io/size_budget.h"
 #include "model/checkpoint.h"
 #include "quant/artifact_model.h"
@@ -66,13 +65,9 @@ void add_pack_command(CLI::App& app) {
                 "--gptq calibrates on a training split: give both --gptq and --data DIR");
     auto model = load_checkpoint<float>(opt->checkpoint);
     quant::LayerHessians hessians;
-    if (opt->quant.gptq) {
-      std::vector<int32_t> tokens;
-      TokenStream(find_data(opt->data).train_files, model->config().vocab_size)
-          .take(opt->calib_seqs * opt->calib_seq_len + 1, tokens);
-      hessians = quant::collect_hessians(*model, tokens, opt->calib_seqs, opt->calib_seq_len,
-                                         quant::kCalibSeqsPerForward);
-    }
+    if (opt->quant.gptq)
+      hessians = quant::collect_hessians_on_split(*model, find_data(opt->data).train_files,
+                                                  opt->calib_seqs, opt->calib_seq_len);
     quant::write_model_artifact(opt->out, *model, opt->quant, &hessians);
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

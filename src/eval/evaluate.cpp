@@ -20,10 +20,7 @@ EvalResult evaluate_standard(Model<T>& model, const std::vector<int32_t>& tokens
     const int64_t B = std::min(batch_seqs, windows - w0), n = B * seq_len;
     const int32_t* x = tokens.data() + w0 * seq_len;  // targets are x shifted by one
     model.forward(x, x + 1, B, seq_len);
-    const T* losses = model.token_losses();
-    for (int64_t i = 0; i < n; ++i) sums.nll += double(losses[i]);
-    sums.bytes += count_bytes(luts, x, x + 1, n);
-    sums.tokens += n;
+    sums.add(model.token_losses(), x, n, luts);
   }
   return eval_result(
       sums, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());

@@ -21,6 +21,14 @@ struct EvalResult {
 struct ScoreSums {
   double nll = 0, bytes = 0;
   int64_t tokens = 0;
+
+  // Adds n scored targets prev[1..n] (after prev[0..n-1]) and their losses.
+  template <typename T>
+  void add(const T* losses, const int32_t* prev, int64_t n, const ByteLuts& luts) {
+    for (int64_t i = 0; i < n; ++i) nll += double(losses[i]);
+    bytes += count_bytes(luts, prev, prev + 1, n);
+    tokens += n;
+  }
 };
 
 // val_loss = Σ NLL / tokens and val_bpb = Σ NLL / ln 2 / Σ bytes of the sums.

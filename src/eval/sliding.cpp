@@ -50,12 +50,8 @@ void score_windows(Model<T>& model, const std::vector<int32_t>& tokens,
   const int64_t rows = seq_len - first_row;  // losses holds rows [first_row, seq_len) per window
   for (int64_t b = 0; b < B; ++b) {
     const Window& w = windows[size_t(b)];
-    const T* l = losses + b * rows + (w.score_from - w.start - first_row);
-    const int64_t n = w.end - w.score_from;
-    for (int64_t i = 0; i < n; ++i) sums.nll += double(l[i]);
-    const int32_t* prev = tokens.data() + w.score_from;
-    sums.bytes += count_bytes(luts, prev, prev + 1, n);
-    sums.tokens += n;
+    sums.add(losses + b * rows + (w.score_from - w.start - first_row),
+             tokens.data() + w.score_from, w.end - w.score_from, luts);
   }
 }
 

@@ -18,11 +18,9 @@ namespace {
 
 // The layout indices of virtual layer v's tensors: its per-layer ones and its block's.
 std::vector<int> layer_tensors(const ModelPlan& plan, int64_t v) {
-  const LayerParams& lp = plan.layers[size_t(v)];
-  const BlockParams& bp = plan.layer_mats[size_t(v)];
-  std::vector<int> out = {lp.attn_scale, lp.mlp_scale, lp.resid_mix, lp.q_gain, lp.gate_weight,
-                          lp.gate_bias,  lp.vr_lambda, bp.c_q,      bp.c_k,     bp.c_v,
-                          bp.attn_proj,  bp.mlp_fc,    bp.mlp_proj};
+  std::vector<int> out = plan.layers[size_t(v)].all();
+  const std::vector<int> matrices = plan.layer_mats[size_t(v)].all();
+  out.insert(out.end(), matrices.begin(), matrices.end());
   std::erase(out, -1);
   return out;
 }

@@ -116,11 +116,10 @@ ModelPlan make_plan(const ModelConfig& cfg) {
       p.layers.push_back(add_scalars(L, cfg, v));
       const int64_t first = cfg.first_use(cfg.physical(v));
       if (first == v) continue;
-      const LayerParams &a = p.layers.back(), &b = p.layers[size_t(first)];
-      for (auto f : {&LayerParams::attn_scale, &LayerParams::mlp_scale, &LayerParams::resid_mix,
-                     &LayerParams::q_gain, &LayerParams::gate_weight, &LayerParams::gate_bias,
-                     &LayerParams::vr_lambda})
-        if (a.*f >= 0) p.repeat_scalar_sources.push_back({v, a.*f, b.*f});
+      const std::vector<int> copies = p.layers.back().all();
+      const std::vector<int> sources = p.layers[size_t(first)].all();
+      for (size_t i = 0; i < copies.size(); ++i)
+        if (copies[i] >= 0) p.repeat_scalar_sources.push_back({v, copies[i], sources[i]});
     }
   }
   p.wiring = make_wiring(cfg, K);

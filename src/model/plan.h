@@ -17,6 +17,9 @@ struct BlockParams {  // a set of block matrices: a physical block's, or a repea
 struct LayerParams {  // per virtual layer (shared by a block's uses with block scalars)
   int attn_scale = -1, mlp_scale = -1, resid_mix = -1, q_gain = -1;
   int gate_weight = -1, gate_bias = -1, vr_lambda = -1;
+  std::vector<int> all() const {
+    return {attn_scale, mlp_scale, resid_mix, q_gain, gate_weight, gate_bias, vr_lambda};
+  }
 };
 
 // How virtual layer v runs (docs/recurrence.md). The wiring of the layers not active in a

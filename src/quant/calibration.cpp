@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "core/error.h"
+#include "data/token_stream.h"
 
 namespace pgolf::quant {
 namespace {
@@ -80,6 +81,14 @@ LayerHessians collect_hessians(Model<float>& model, const std::vector<int32_t>& 
   }
   if (tokens_seen) *tokens_seen = collector.tokens();
   return collector.hessians();
+}
+
+LayerHessians collect_hessians_on_split(Model<float>& model,
+                                        const std::vector<std::string>& train_files,
+                                        int64_t num_seqs, int64_t seq_len) {
+  std::vector<int32_t> tokens;
+  TokenStream(train_files, model.config().vocab_size).take(num_seqs * seq_len + 1, tokens);
+  return collect_hessians(model, tokens, num_seqs, seq_len, kCalibSeqsPerForward);
 }
 
 io::StFile hessians_to_safetensors(const ModelPlan& plan, const LayerHessians& hessians) {

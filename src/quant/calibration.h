@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <map>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "io/safetensors.h"
@@ -62,6 +63,13 @@ inline constexpr int64_t kCalibSeqsPerForward = 4;
 LayerHessians collect_hessians(Model<float>& model, const std::vector<int32_t>& tokens,
                                int64_t num_seqs, int64_t seq_len, int64_t per_forward,
                                int64_t* tokens_seen = nullptr);
+
+// Calibrates on the start of a training split (pack --gptq, train with gptq; #490 uses
+// training batches): its first num_seqs * seq_len + 1 tokens, kCalibSeqsPerForward
+// sequences per forward.
+LayerHessians collect_hessians_on_split(Model<float>& model,
+                                        const std::vector<std::string>& train_files,
+                                        int64_t num_seqs, int64_t seq_len);
 
 // The Hessians as safetensors (what GPTQ sees): F32 [cols, cols] under each block matrix's
 // parameter name (blocks.{p}.attn.c_q.weight, ...), in layout order.

@@ -224,13 +224,9 @@ void write_artifact_and_score(Run& run, int64_t step, json& summary) {
   const fs::path path = run.dir / kArtifactFile;
   const auto t0 = Clock::now();
   quant::LayerHessians hessians;
-  if (t.gptq) {  // calibrated on the start of the training split (#490: training batches)
-    std::vector<int32_t> tokens;
-    TokenStream(run.data.train_files, run.cfg.model.vocab_size)
-        .take(t.gptq_calib_seqs * t.train_seq_len + 1, tokens);
-    hessians = quant::collect_hessians(run.model, tokens, t.gptq_calib_seqs, t.train_seq_len,
-                                       quant::kCalibSeqsPerForward);
-  }
+  if (t.gptq)
+    hessians = quant::collect_hessians_on_split(run.model, run.data.train_files,
+                                                t.gptq_calib_seqs, t.train_seq_len);
   quant::write_model_artifact(path.string(), run.model, q, &hessians);
   quant::load_quantized(io::read_artifact(path.string()).tensors, run.model);
   const double pack_s = ms_since(t0) / 1000.0;
@@ -369,8 +365,7 @@ TrainOutcome train(RunConfig cfg, const TrainOptions& opt_in) {
 
     const auto step_start = Clock::now();
     const double elapsed_ms = p.training_ms + ms_since(t0);
-    if (const int64_t k = stage_at(elapsed_ms); k > run.model.active_repeats())
-      switch_depth(k, "");
+    switch_depth(stage_at(elapsed_ms), "");  // stages only grow
     const double scale = lr_multiplier(t, p.step, elapsed_ms);
     if (t.late_qat_threshold > 0 && scale < t.late_qat_threshold && !p.qat_active) {
       p.qat_active = true;

@@ -67,9 +67,8 @@ void check_model(const ModelConfig& cfg, int64_t B, int64_t T, int64_t active_re
   std::vector<bool> used(model.plan().layout.infos().size(), false);
   for (int64_t v : model.active_layers()) {
     const LayerParams& lp = model.plan().layers[size_t(v)];
-    for (int i : {lp.attn_scale, lp.mlp_scale, lp.resid_mix, lp.q_gain, lp.gate_weight,
-                  lp.gate_bias, v > 0 ? lp.vr_lambda : -1})  // layer 0 does not read λ
-      if (i >= 0) used[size_t(i)] = true;
+    for (int i : lp.all())
+      if (i >= 0 && (v > 0 || i != lp.vr_lambda)) used[size_t(i)] = true;  // layer 0 reads no λ
     for (int i : model.plan().layer_mats[size_t(v)].all()) used[size_t(i)] = true;
     const LayerWiring& w = model.wiring()[size_t(v)];
     if (w.cross_from >= 0) used[size_t(model.plan().cross_repeat_scales)] = true;

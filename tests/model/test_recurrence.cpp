@@ -1,6 +1,7 @@
 // docs/recurrence.md: the sharing rules' wiring, depth stages and the recurrence switch.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -150,14 +151,16 @@ TEST(Recurrence, CopySwitchStartsRepeatScalarsAsTheirFirstPass) {
   m.set_active_repeats(1);
   switch_on_repeats(m, 1, 2, "copy");
   const ModelPlan& p = m.plan();
-  for (auto [v, first] : {std::pair{3, 1}, std::pair{4, 2}})
-    for (auto f : {&LayerParams::attn_scale, &LayerParams::mlp_scale, &LayerParams::resid_mix,
-                   &LayerParams::q_gain, &LayerParams::gate_weight, &LayerParams::gate_bias,
-                   &LayerParams::vr_lambda}) {
-      const int a = p.layers[size_t(v)].*f, b = p.layers[size_t(first)].*f;
+  for (auto [v, first] : {std::pair{3, 1}, std::pair{4, 2}}) {
+    const std::vector<int> copies = p.layers[size_t(v)].all();
+    const std::vector<int> sources = p.layers[size_t(first)].all();
+    ASSERT_EQ(std::count(copies.begin(), copies.end(), -1), 0);  // every switch is on
+    for (size_t i = 0; i < copies.size(); ++i) {
+      const int a = copies[i], b = sources[i];
       for (int64_t k = 0; k < p.layout.info(a).numel; ++k)
         ASSERT_EQ(m.params().value(a)[k], m.params().value(b)[k]) << p.layout.info(a).name;
     }
+  }
 }
 
 TEST(Recurrence, DepthScheduleStages) {

@@ -57,9 +57,7 @@ TEST(TensorCategory, EveryTensorOfAFullModelByRole) {
   expect(plan.skip_weights, "control");
   for (int i : plan.ve_layer_scales) expect(i, "control");
   for (const LayerParams& l : plan.layers)
-    for (int i : {l.attn_scale, l.mlp_scale, l.resid_mix, l.q_gain, l.gate_weight, l.gate_bias,
-                  l.vr_lambda})
-      expect(i, "control");
+    for (int i : l.all()) expect(i, "control");
   EXPECT_EQ(seen.size(), plan.layout.infos().size()) << "a tensor of the plan was not checked";
 }
 
@@ -134,9 +132,7 @@ TEST(TensorCategory, EveryTensorOfARecurrentModelByRole) {
       expect(i, "control");
     for (int i : plan.ve_layer_scales) expect(i, "control");
     for (const LayerParams& l : plan.layers)
-      for (int i : {l.attn_scale, l.mlp_scale, l.resid_mix, l.q_gain, l.gate_weight,
-                    l.gate_bias, l.vr_lambda})
-        expect(i, "control");
+      for (int i : l.all()) expect(i, "control");
     EXPECT_EQ(seen.size(), plan.layout.infos().size()) << "a tensor of the plan was not checked";
   }
 }
