@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 
 import numpy as np
 import torch
@@ -43,6 +44,14 @@ def preset_model_keys(name):
         obj = json.load(f)
     known = {k: v for k, v in obj.items() if k in ref.DEFAULTS}
     return known, sorted(k for k in obj if k not in ref.DEFAULTS)
+
+
+def report(name, failures, t0):
+    """Prints each failure and the verdict line; returns the exit status."""
+    for f in failures:
+        print(f"  FAIL {f}")
+    print(f"{name}: {'ok' if not failures else 'FAILED'} in {time.time() - t0:.1f} s")
+    return 1 if failures else 0
 
 
 def run_cmd(cmd, what, timeout):

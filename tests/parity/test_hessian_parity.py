@@ -30,7 +30,7 @@ import torch  # noqa: E402
 
 import reference_model as ref  # noqa: E402
 import st_io  # noqa: E402
-from harness import Fail, parity_args, run_cmd  # noqa: E402
+from harness import Fail, parity_args, report, run_cmd  # noqa: E402
 
 # float32 pgolf (float SYRK per 1024 rows, summed in double) against float64 torch.
 HESSIAN_RTOL = 1e-5
@@ -213,10 +213,7 @@ def main():
     except Fail as e:
         print(f"hessian parity: FAIL: {e}")
         return 1
-    for f in failures:
-        print(f"  FAIL: {f}")
-    print(f"hessian parity: {'ok' if not failures else 'FAILED'} in {time.time() - t0:.1f} s")
-    return 0 if not failures else 1
+    return report("hessian parity", failures, t0)
 
 
 if __name__ == "__main__":

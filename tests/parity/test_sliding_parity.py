@@ -35,7 +35,7 @@ import torch  # noqa: E402
 
 import reference_model as ref  # noqa: E402
 import st_io  # noqa: E402
-from harness import (SMALL_CONFIG, Fail, parity_args, run_cmd, sliding_plan,  # noqa: E402
+from harness import (SMALL_CONFIG, Fail, parity_args, report, run_cmd, sliding_plan,  # noqa: E402
                      window_nll, write_checkpoint)
 
 RTOL = 1e-5
@@ -174,10 +174,7 @@ def main():
                 compare(label, got, want, failures)
     except Fail as e:
         failures.append(str(e))
-    for f in failures:
-        print(f"  FAIL {f}")
-    print(f"parity.sliding: {'ok' if not failures else 'FAILED'} in {time.time() - t0:.1f} s")
-    return 1 if failures else 0
+    return report("parity.sliding", failures, t0)
 
 
 if __name__ == "__main__":

@@ -44,7 +44,7 @@ import torch  # noqa: E402
 
 import reference_model as ref  # noqa: E402
 import st_io  # noqa: E402
-from harness import (SMALL_CONFIG, Fail, parity_args, run_cmd, sliding_plan,  # noqa: E402
+from harness import (SMALL_CONFIG, Fail, parity_args, report, run_cmd, sliding_plan,  # noqa: E402
                      window_nll, write_checkpoint)
 
 RTOL = 1e-5       # float32 training against float64 (they agree to about 3e-8)
@@ -232,10 +232,7 @@ def main():
                                 f"too little for the comparison to mean anything")
     except Fail as e:
         failures.append(str(e))
-    for f in failures:
-        print(f"  FAIL {f}")
-    print(f"parity.ttt: {'ok' if not failures else 'FAILED'} in {time.time() - t0:.1f} s")
-    return 1 if failures else 0
+    return report("parity.ttt", failures, t0)
 
 
 if __name__ == "__main__":
