@@ -6,6 +6,11 @@
 // y = x shifted by one), and grad also writes d(loss)/d(param) under the parameter names;
 // eval --tokens --stride (or --ttt) scores the whole shard in sliding windows (val_loss only:
 // a shard comes without a tokenizer to count bytes).
+//
+// Under mpirun (docs/distributed.md) eval --data and the sliding / TTT evaluations of a shard
+// split their windows across the ranks (eval/evaluate.h); eval --tokens without --stride
+// (one forward) runs whole on every rank. Only rank 0 prints. (cli/main.cpp refuses grad
+// under several ranks.)
 #include <unistd.h>
 
 #include <chrono>
@@ -20,6 +25,7 @@
 #include "data/data_dir.h"
 #include "data/token_stream.h"
 #include "data/tokenizer.h"
+#include "dist/comm.h"
 #include "eval/evaluate.h"
 #include "eval/sliding.h"
 #include "eval/ttt.h"
@@ -122,9 +128,10 @@ EvalResult evaluate(const ScoreOptions& o, Model<T>& model, const std::vector<in
   }
   if constexpr (std::is_same_v<T, float>) {
     TttHooks hooks;
-    const bool tty = isatty(fileno(stderr));
+    // A progress line on a terminal, from rank 0 only (the hook runs on every rank).
+    const bool progress = isatty(fileno(stderr)) && dist::world().root();
     hooks.on_chunk = [&](int64_t done, int64_t chunks, double bpb, double seconds) {
-      if (!tty) return;
+      if (!progress) return;
       std::fprintf(stderr, "\r\033[Kttt chunk %lld/%lld", (long long)done, (long long)chunks);
       if (with_bytes) std::fprintf(stderr, " running val_bpb %.4f", bpb);
       std::fprintf(stderr, " %.0f s%s", seconds, done == chunks ? "\r\033[K" : "");
@@ -139,6 +146,7 @@ template <typename T>
 void evaluate_and_print(const ScoreOptions& o, Model<T>& model, const std::vector<int32_t>& tokens,
                         const ByteLuts& luts, bool with_bytes) {
   const EvalResult r = evaluate(o, model, tokens, luts, with_bytes);
+  if (!dist::world().root()) return;  // every rank has r; one prints it
   const char* mode = o.ttt ? "ttt" : o.sliding ? "sliding" : "standard";
   if (o.json) {
     nlohmann::json j = {{"eval", mode}, {"val_loss", r.val_loss},
@@ -213,6 +221,7 @@ void run_score(const ScoreOptions& o, bool with_grad) {
     model->backward();
   }
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (!dist::world().root()) return;  // every rank computed the same; one reports it
   if (with_grad)
     io::write_safetensors(o.out, to_safetensors(model->plan(), model->params().grads().data()));
 

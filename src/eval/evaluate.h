@@ -1,10 +1,15 @@
 // Standard evaluation (SPEC §4): the validation tokens in non-overlapping windows of
 // seq_len, every target scored once; val_loss = mean NLL (nats), val_bpb = (Σ NLL / ln 2) /
 // Σ bytes with bytes from the tokenizer's look-up tables; sums in float64.
+//
+// Data parallel (issue 8): under mpirun each rank scores a contiguous share of the windows
+// (rank_share) and the ranks' ScoreSums are all-reduced, so every rank returns the same
+// EvalResult; a world of one is the single-process evaluation, bit for bit.
 #pragma once
 #include <cstdint>
 #include <vector>
 
+#include "dist/comm.h"
 #include "eval/byte_luts.h"
 #include "model/model.h"
 
@@ -29,15 +34,30 @@ struct ScoreSums {
     bytes += count_bytes(luts, prev, prev + 1, n);
     tokens += n;
   }
+
+  // Each field becomes its sum over the ranks of `comm` (float64 sums, int64 count); the
+  // same bits on every rank, and no change in a world of one.
+  void all_reduce(const dist::Comm& comm);
 };
+
+// Rank r's contiguous share [r·n/N, (r+1)·n/N) of n items among N ranks (the reference's
+// split of its evaluation windows): the shares tile [0, n) in rank order, sizes differing
+// by at most one; a world of one gets [0, n).
+struct Share {
+  int64_t begin = 0, end = 0;
+  int64_t size() const { return end - begin; }
+};
+Share rank_share(int64_t n, const dist::Comm& comm);
 
 // val_loss = Σ NLL / tokens and val_bpb = Σ NLL / ln 2 / Σ bytes of the sums.
 EvalResult eval_result(const ScoreSums& sums, double seconds);
 
 // `tokens` holds windows * seq_len + 1 tokens (load_validation_tokens); `batch_seqs`
-// windows go through the model at a time.
+// windows go through the model at a time. Every rank of `comm` must call it with the same
+// arguments; each scores its rank_share of the windows.
 template <typename T>
 EvalResult evaluate_standard(Model<T>& model, const std::vector<int32_t>& tokens, int64_t seq_len,
-                             int64_t batch_seqs, const ByteLuts& luts);
+                             int64_t batch_seqs, const ByteLuts& luts,
+                             const dist::Comm& comm = dist::world());
 
 }  // namespace pgolf

@@ -58,16 +58,19 @@ void score_windows(Model<T>& model, const std::vector<int32_t>& tokens,
 template <typename T>
 EvalResult evaluate_sliding(Model<T>& model, const std::vector<int32_t>& tokens, int64_t seq_len,
                             int64_t stride, int64_t batch_seqs, const ByteLuts& luts,
-                            bool reference_tail, double temperature) {
+                            bool reference_tail, double temperature, const dist::Comm& comm) {
   const auto start = std::chrono::steady_clock::now();
   const std::vector<Window> windows =
       plan_windows(int64_t(tokens.size()) - 1, seq_len, stride, reference_tail);
-  const std::span<const Window> all(windows);
+  const Share share = rank_share(int64_t(windows.size()), comm);
+  const std::span<const Window> mine =
+      std::span<const Window>(windows).subspan(size_t(share.begin), size_t(share.size()));
   batch_seqs = std::max<int64_t>(1, batch_seqs);
   ScoreSums sums;
-  for (size_t i = 0; i < windows.size(); i += size_t(batch_seqs))
-    score_windows(model, tokens, all.subspan(i, std::min(windows.size() - i, size_t(batch_seqs))),
+  for (size_t i = 0; i < mine.size(); i += size_t(batch_seqs))
+    score_windows(model, tokens, mine.subspan(i, std::min(mine.size() - i, size_t(batch_seqs))),
                   seq_len, luts, sums, temperature);
+  sums.all_reduce(comm);
   return eval_result(
       sums, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
 }
@@ -76,7 +79,8 @@ EvalResult evaluate_sliding(Model<T>& model, const std::vector<int32_t>& tokens,
   template void score_windows<T>(Model<T>&, const std::vector<int32_t>&, std::span<const Window>, \
                                  int64_t, const ByteLuts&, ScoreSums&, double);                   \
   template EvalResult evaluate_sliding<T>(Model<T>&, const std::vector<int32_t>&, int64_t,        \
-                                          int64_t, int64_t, const ByteLuts&, bool, double);
+                                          int64_t, int64_t, const ByteLuts&, bool, double,        \
+                                          const dist::Comm&);
 PGOLF_INSTANTIATE(float)
 PGOLF_INSTANTIATE(double)
 #undef PGOLF_INSTANTIATE

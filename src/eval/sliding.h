@@ -50,9 +50,12 @@ void score_windows(Model<T>& model, const std::vector<int32_t>& tokens,
 
 // The sliding evaluation of `tokens` (n + 1 tokens, n targets): plan_windows, then
 // batch_seqs windows per forward. val_loss = Σ NLL / tokens, val_bpb = Σ NLL / ln 2 / Σ bytes.
+// Every rank of `comm` calls it alike; each scores its rank_share of the planned windows and
+// the sums are all-reduced (eval/evaluate.h).
 template <typename T>
 EvalResult evaluate_sliding(Model<T>& model, const std::vector<int32_t>& tokens, int64_t seq_len,
                             int64_t stride, int64_t batch_seqs, const ByteLuts& luts,
-                            bool reference_tail = false, double temperature = 1.0);
+                            bool reference_tail = false, double temperature = 1.0,
+                            const dist::Comm& comm = dist::world());
 
 }  // namespace pgolf

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <memory>
 #include <numbers>
+#include <span>
 
 #include "core/error.h"
 #include "eval/sliding.h"
@@ -44,6 +45,21 @@ class TttOptimizer {
   std::unique_ptr<SgdMomentum<float>> sgd_;
   std::unique_ptr<AdamW<float>> adam_;
 };
+
+// Each adapted tensor's gradient becomes its sum over the ranks, through one buffer and one
+// all-reduce. A world of one has nothing to add.
+void all_reduce_grads(std::span<const ParamRef<float>> refs, std::vector<float>& buffer,
+                      const dist::Comm& comm) {
+  if (!comm.distributed()) return;
+  buffer.clear();
+  for (const ParamRef<float>& r : refs) buffer.insert(buffer.end(), r.grad, r.grad + r.numel());
+  comm.all_reduce_sum(std::span<float>(buffer));
+  const float* sum = buffer.data();
+  for (const ParamRef<float>& r : refs) {
+    std::copy_n(sum, r.numel(), r.grad);
+    sum += r.numel();
+  }
+}
 
 void check_options(const TttOptions& o, int64_t seq_len) {
   PGOLF_CHECK(o.chunk_tokens > 0, "TTT chunk tokens must be positive, got ", o.chunk_tokens);
@@ -97,13 +113,14 @@ std::vector<bool> ttt_adapted(const ModelPlan& plan, const TttOptions& opt) {
 
 EvalResult evaluate_ttt(Model<float>& model, const std::vector<int32_t>& tokens,
                         int64_t seq_len, int64_t stride, int64_t score_batch,
-                        const ByteLuts& luts, const TttOptions& opt, const TttHooks& hooks) {
+                        const ByteLuts& luts, const TttOptions& opt, const TttHooks& hooks,
+                        const dist::Comm& comm) {
   check_options(opt, seq_len);
   if (opt.untie) {
     const auto twin = untied_twin(model);
     TttOptions tied = opt;
     tied.untie = false;
-    return evaluate_ttt(*twin, tokens, seq_len, stride, score_batch, luts, tied, hooks);
+    return evaluate_ttt(*twin, tokens, seq_len, stride, score_batch, luts, tied, hooks, comm);
   }
   const auto start = std::chrono::steady_clock::now();
   const int64_t n = int64_t(tokens.size()) - 1;
@@ -124,17 +141,19 @@ EvalResult evaluate_ttt(Model<float>& model, const std::vector<int32_t>& tokens,
     if (adapted[i]) refs.push_back(param_ref(model.params(), int(i)));
   TttOptimizer optimizer(refs, opt);
   auto grads = model.params().grads();
+  std::vector<float> grad_sum;  // all_reduce_grads' buffer
 
-  ScoreSums sums;
+  ScoreSums sums, total;  // this rank's scores; everyone's (after each chunk)
   auto seconds = [&] {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   };
   for (int64_t c = 0; c < chunks; ++c) {
-    // 1. Score the chunk's windows with the current weights.
-    const std::vector<Window>& mine = by_chunk[size_t(c)];
-    for (size_t w0 = 0; w0 < mine.size(); w0 += size_t(score_batch)) {
-      const size_t count = std::min(size_t(score_batch), mine.size() - w0);
-      std::span<const Window> batch(mine.data() + w0, count);
+    // 1. Score this rank's share of the chunk's windows with the current weights.
+    const std::vector<Window>& chunk_windows = by_chunk[size_t(c)];
+    const Share share = rank_share(int64_t(chunk_windows.size()), comm);
+    for (int64_t w0 = share.begin; w0 < share.end; w0 += score_batch) {
+      const int64_t count = std::min(score_batch, share.end - w0);
+      std::span<const Window> batch(chunk_windows.data() + w0, size_t(count));
       score_windows(model, tokens, batch, seq_len, luts, sums, opt.temperature);
       if (hooks.on_event)
         for (const Window& w : batch) hooks.on_event({false, c, w.score_from, w.end});
@@ -150,9 +169,12 @@ EvalResult evaluate_ttt(Model<float>& model, const std::vector<int32_t>& tokens,
         for (int64_t s0 = 0; s0 < seqs; s0 += opt.batch_seqs) {
           const int64_t batch = std::min(opt.batch_seqs, seqs - s0);
           model.params().zero_grads();
-          // Mean loss over the batch = Σ over micro-batches of (micro / batch) · micro mean.
-          for (int64_t m0 = 0; m0 < batch; m0 += opt.micro_seqs) {
-            const int64_t micro = std::min(opt.micro_seqs, batch - m0);
+          // Mean loss over the batch = Σ over micro-batches of (micro / batch) · micro mean;
+          // this rank's micro-batches cover its share of the batch, and the ranks' gradients
+          // add up to the whole (all_reduce_grads).
+          const Share mine = rank_share(batch, comm);
+          for (int64_t m0 = mine.begin; m0 < mine.end; m0 += opt.micro_seqs) {
+            const int64_t micro = std::min(opt.micro_seqs, mine.end - m0);
             const int32_t* x = tokens.data() + chunk_begin + (s0 + m0) * seq_len;
             const double loss = model.forward(x, x + 1, micro, seq_len);
             PGOLF_CHECK(std::isfinite(loss), "the TTT loss became ", loss, " in chunk ", c + 1,
@@ -164,6 +186,7 @@ EvalResult evaluate_ttt(Model<float>& model, const std::vector<int32_t>& tokens,
               const ParamInfo& p = plan.layout.info(int(i));
               std::fill_n(grads.data() + p.offset, p.numel, 0.0f);
             }
+          all_reduce_grads(refs, grad_sum, comm);
           if (opt.grad_clip > 0) clip_grad_norm(grads, opt.grad_clip);
           optimizer.step(lr);
           if (hooks.on_event) {
@@ -173,11 +196,15 @@ EvalResult evaluate_ttt(Model<float>& model, const std::vector<int32_t>& tokens,
         }
       }
     }
+    // Every rank sums after every chunk, hook or not, so no rank waits in a collective
+    // another skips; after the last chunk `total` is the whole evaluation.
+    total = sums;
+    total.all_reduce(comm);
     if (hooks.on_chunk)
-      hooks.on_chunk(c + 1, chunks, sums.nll / std::log(2.0) / std::max(sums.bytes, 1.0),
+      hooks.on_chunk(c + 1, chunks, total.nll / std::log(2.0) / std::max(total.bytes, 1.0),
                      seconds());
   }
-  return eval_result(sums, seconds());
+  return eval_result(total, seconds());
 }
 
 }  // namespace pgolf

@@ -9,6 +9,12 @@
 // Legality by construction: a target of chunk c is scored by a window whose first scored
 // target is ≤ it, so that window's chunk is ≤ c and was scored before chunk c trains; the
 // last chunk is never trained on; scoring never changes weights.
+// Data parallel (issue 8): every rank holds the same weights. A chunk's windows are split
+// into contiguous rank shares (rank_share) and its scores all-reduced; each optimizer step's
+// batch of sequences is split the same way, each rank's backward gives its share of the
+// batch-mean gradient (its sequences' losses over the whole batch's count), the adapted
+// gradients are summed over the ranks, and every rank takes the same step (clipped on the
+// sum): the single-process run up to float summation order.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -17,6 +23,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "dist/comm.h"
 #include "eval/byte_luts.h"
 #include "eval/evaluate.h"
 #include "model/model.h"
@@ -67,9 +74,13 @@ struct TttHooks {
 
 // Score-first TTT over `tokens` (n + 1 tokens) with sliding windows of seq_len / stride,
 // score_batch windows per forward. Adapts `model` in place (fp32; an artifact's decoded
-// weights work the same way). Returns the score of every target, each scored once.
+// weights work the same way). Returns the score of every target, each scored once, the same
+// on every rank of `comm` (all call it alike). The hooks run on every rank: on_event for
+// this rank's score batches and for every train step (the whole batch, which every rank's
+// weights have learnt from); on_chunk with the running val_bpb summed over the ranks.
 EvalResult evaluate_ttt(Model<float>& model, const std::vector<int32_t>& tokens,
                         int64_t seq_len, int64_t stride, int64_t score_batch,
-                        const ByteLuts& luts, const TttOptions& opt, const TttHooks& hooks = {});
+                        const ByteLuts& luts, const TttOptions& opt, const TttHooks& hooks = {},
+                        const dist::Comm& comm = dist::world());
 
 }  // namespace pgolf
