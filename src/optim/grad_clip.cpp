@@ -38,11 +38,19 @@ double norm_impl(std::span<const T> g) {
   return std::sqrt(total);
 }
 
+}  // namespace
+
+double clip_coefficient(double norm, double max_norm) {
+  PGOLF_CHECK(max_norm > 0, "gradient clipping needs a positive max norm, got ", max_norm);
+  return std::min(1.0, max_norm / (norm + 1e-6));
+}
+
+namespace {
+
 template <typename T>
 double clip_impl(std::span<T> g, double max_norm) {
-  PGOLF_CHECK(max_norm > 0, "gradient clipping needs a positive max norm, got ", max_norm);
   const double norm = norm_impl(std::span<const T>(g));
-  const double coef = max_norm / (norm + 1e-6);
+  const double coef = clip_coefficient(norm, max_norm);
   if (coef < 1.0) {
     const T c = T(coef);
     const int64_t n = int64_t(g.size());

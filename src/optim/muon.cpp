@@ -12,6 +12,13 @@
 
 namespace pgolf {
 
+std::vector<size_t> largest_first(const std::vector<double>& cost) {
+  std::vector<size_t> order(cost.size());
+  std::iota(order.begin(), order.end(), size_t(0));
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return cost[a] > cost[b]; });
+  return order;
+}
+
 template <typename T>
 Muon<T>::Muon(std::vector<ParamRef<T>> params) : params_(std::move(params)) {
   int64_t total = 0;
@@ -24,19 +31,18 @@ Muon<T>::Muon(std::vector<ParamRef<T>> params) : params_(std::move(params)) {
     total += (p.numel() + 15) / 16 * 16;  // 64-byte aligned in float, like ParamLayout
     workspace_size_ = std::max(workspace_size_,
                                2 * p.numel() + newton_schulz5_workspace(p.rows, p.cols));
-    const double m = double(std::min(p.rows, p.cols)), n = double(std::max(p.rows, p.cols));
-    cost.push_back(m * m * (2 * n + m));  // GEMM flops per Newton–Schulz iteration, halved
+    cost.push_back(newton_schulz_cost(p.rows, p.cols));
   }
   check_disjoint(params_, "Muon");
   momentum_.resize(total);
-  order_.resize(params_.size());
-  std::iota(order_.begin(), order_.end(), size_t(0));
-  std::stable_sort(order_.begin(), order_.end(),
-                   [&](size_t a, size_t b) { return cost[a] > cost[b]; });
+  order_ = largest_first(cost);
 }
 
 template <typename T>
-void Muon<T>::step(double lr, double momentum, double weight_decay, int backend_steps) {
+void Muon<T>::step(double lr, double momentum, double weight_decay, int backend_steps,
+                   const std::vector<bool>& only) {
+  PGOLF_CHECK(only.empty() || only.size() == params_.size(), "Muon was given a shard of ",
+              only.size(), " flags for ", params_.size(), " matrices");
   PGOLF_CHECK(backend_steps >= 0, "Muon needs a non-negative Newton-Schulz step count, got ",
               backend_steps);
   // One workspace per thread that may run; a nested call gets a team of one.
@@ -58,6 +64,7 @@ void Muon<T>::step(double lr, double momentum, double weight_decay, int backend_
 #pragma omp for schedule(dynamic, 1)
     for (size_t k = 0; k < order_.size(); ++k) {
       const size_t i = order_[k];
+      if (!only.empty() && !only[i]) continue;
       const ParamRef<T>& p = params_[i];
       const int64_t n = p.numel();
       T* buf = momentum_.data() + offsets_[i];

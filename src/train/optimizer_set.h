@@ -6,25 +6,40 @@
 //          ve_shared.proj, attention gates (in Muon with the train key
 //          attn_gate_muon, as #490's optimizer split puts them)
 //   Adam   lm_head (untied only)                                     head_lr, no decay
-// Each group runs at base_lr * the step's LR multiplier.
+// Each group runs at base_lr * the step's LR multiplier. With several ranks (issue 8) a step
+// first sums the ranks' gradients: the Muon group's by reduce-scatter into parallel Muon
+// (optim/muon_shards.h), the AdamW groups' by one all-reduce; the AdamW update of the
+// replicated tensors runs while the updated matrices are gathered. Clipping then needs
+// ‖g‖² = Σ_AdamW g² (the same on every rank) + Σ_ranks Σ_own matrices g².
 #pragma once
 #include <memory>
 #include <span>
 #include <string>
 #include <vector>
 
+#include "dist/comm.h"
 #include "model/plan.h"
 #include "optim/adamw.h"
 #include "optim/muon.h"
+#include "optim/muon_shards.h"
 #include "train/train_config.h"
 
 namespace pgolf {
 
 class OptimizerSet {
  public:
-  OptimizerSet(ParamStore<float>& store, const ModelPlan& plan, const TrainConfig& t);
+  OptimizerSet(ParamStore<float>& store, const ModelPlan& plan, const TrainConfig& t,
+               const dist::Comm& comm = dist::world());
 
-  void step(double lr_scale, double muon_momentum);
+  // One step from this rank's gradients (each already scaled so that their sum over ranks
+  // is the global batch's mean gradient): sum them across ranks, clip the global gradient
+  // norm to clip_norm when clip_norm > 0 (SPEC §3), update every group. Returns the norm
+  // before clipping (0 when not clipping).
+  double step(double lr_scale, double muon_momentum, double clip_norm = 0);
+
+  // Completes every rank's copy of the Muon momentum (each rank updates only its shard's);
+  // a collective, for checkpoints.
+  void gather_state() { shards_->gather_momentum(); }
 
   // Every piece of state, named, for resumable checkpoints (restore by writing into the
   // spans), and the AdamW step counts.
@@ -44,9 +59,18 @@ class OptimizerSet {
     std::unique_ptr<AdamW<float>> opt;
     double lr, weight_decay;
   };
+  // The AdamW groups' gradients, packed into adam_grads_ and summed across ranks; then
+  // written back.
+  void sum_adam_gradients();
+  void unpack_adam_gradients();
+
+  ParamStore<float>& store_;
   const TrainConfig& t_;
+  const dist::Comm& comm_;
   std::unique_ptr<Muon<float>> muon_;
+  std::unique_ptr<MuonShards> shards_;
   std::vector<AdamGroup> adam_;
+  std::vector<float> adam_grads_;  // every AdamW gradient packed, for the all-reduce
 };
 
 }  // namespace pgolf

@@ -17,15 +17,17 @@ std::FILE* open_append(const std::string& path) {
 }
 }  // namespace
 
-RunLog::RunLog(const std::string& run_dir)
-    : log_(open_append((std::filesystem::path(run_dir) / "log.txt").string())),
-      metrics_(open_append((std::filesystem::path(run_dir) / "metrics.jsonl").string())),
-      tty_(isatty(fileno(stdout))) {}
+RunLog::RunLog(const std::string& run_dir, bool enabled) {
+  if (!enabled) return;
+  log_ = open_append((std::filesystem::path(run_dir) / "log.txt").string());
+  metrics_ = open_append((std::filesystem::path(run_dir) / "metrics.jsonl").string());
+  tty_ = isatty(fileno(stdout));
+}
 
 RunLog::~RunLog() {
   end_progress();
-  std::fclose(log_);
-  std::fclose(metrics_);
+  if (log_) std::fclose(log_);
+  if (metrics_) std::fclose(metrics_);
 }
 
 void RunLog::end_progress() {
@@ -34,6 +36,7 @@ void RunLog::end_progress() {
 }
 
 void RunLog::line(const std::string& text) {
+  if (!log_) return;
   end_progress();
   std::printf("%s\n", text.c_str());
   std::fflush(stdout);
@@ -42,6 +45,7 @@ void RunLog::line(const std::string& text) {
 }
 
 void RunLog::event(const nlohmann::json& e) {
+  if (!metrics_) return;
   std::fprintf(metrics_, "%s\n", e.dump().c_str());
   std::fflush(metrics_);
 }

@@ -11,8 +11,9 @@ namespace pgolf {
 
 class RunLog {
  public:
-  // Appends to the files of RUN_DIR (a resumed run continues them).
-  explicit RunLog(const std::string& run_dir);
+  // Appends to the files of RUN_DIR (a resumed run continues them). A log that is not
+  // `enabled` (every rank but rank 0 of a data-parallel job) writes and prints nothing.
+  explicit RunLog(const std::string& run_dir, bool enabled = true);
   ~RunLog();
   RunLog(const RunLog&) = delete;
   RunLog& operator=(const RunLog&) = delete;

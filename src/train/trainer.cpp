@@ -11,6 +11,7 @@
 #include "data/data_dir.h"
 #include "data/token_stream.h"
 #include "data/tokenizer.h"
+#include "dist/comm.h"
 #include "eval/evaluate.h"
 #include "eval/sliding.h"
 #include "eval/ttt.h"
@@ -21,7 +22,6 @@
 #include "model/checkpoint.h"
 #include "model/init.h"
 #include "optim/averaging.h"
-#include "optim/grad_clip.h"
 #include "quant/artifact_model.h"
 #include "quant/calibration.h"
 #include "train/optimizer_set.h"
@@ -61,8 +61,11 @@ std::string fmt(const char* format, auto... args) {
   return buf;
 }
 
-// Everything one run holds, built from the config and the data directory.
+// Everything one run holds, built from the config and the data directory. In a
+// data-parallel job (docs/distributed.md) every rank holds the same Run; rank r reads the
+// r-th piece of every micro-batch, and only rank 0 writes files and prints.
 struct Run {
+  const dist::Comm& comm = dist::world();
   RunConfig cfg;
   TrainOptions opt;
   fs::path dir;
@@ -85,11 +88,11 @@ struct Run {
         val_tokens(load_validation_tokens(data.val_files, c.model.vocab_size,
                                           c.train.effective_eval_seq_len())),
         model(make_plan(c.model)),
-        optimizers(model.params(), model.plan(), cfg.train),
-        loader(data.train_files, c.model.vocab_size),
+        optimizers(model.params(), model.plan(), cfg.train, comm),
+        loader(data.train_files, c.model.vocab_size, comm.rank(), comm.size()),
         qat(model.params(), model.plan()),
-        log(o.out_dir),
-        accum(grad_accum_steps(c.train, 1)),
+        log(o.out_dir, comm.root()),
+        accum(grad_accum_steps(c.train, comm.size())),
         depth(depth_schedule(c.train)) {
     const int64_t n = int64_t(model.params().values().size());
     if (cfg.train.ema_enabled) ema.resize(n);
@@ -102,12 +105,19 @@ struct Run {
   }
   fs::path checkpoint_path() const { return dir / "checkpoint.safetensors"; }
 
+  // A collective: completes rank 0's copy of the sharded Muon momentum and checks that the
+  // ranks' weights still agree before rank 0 writes the checkpoint.
   void save_checkpoint_now() {
+    optimizers.gather_state();
+    comm.check_identical(model.params().values(), "weights");
     progress.data = loader.stream().position();
-    save_train_state(checkpoint_path().string(), cfg, buffers(), progress);
+    if (comm.root()) save_train_state(checkpoint_path().string(), cfg, buffers(), progress);
   }
 
-  // One optimizer step's forward/backward over its micro-batches; returns the mean loss.
+  // One optimizer step's forward/backward over this rank's micro-batches; returns the
+  // global batch's mean loss (the mean over ranks of each rank's mean). Each micro-step's
+  // gradient is scaled by 1 / (accum * ranks), so the sum over ranks that the optimizer
+  // step takes is the global mean gradient.
   double forward_backward(std::vector<int32_t>& x, std::vector<int32_t>& y) {
     const int64_t seq = cfg.train.train_seq_len;
     double loss = 0;
@@ -115,15 +125,25 @@ struct Run {
     for (int64_t m = 0; m < accum; ++m) {
       loader.next_batch(cfg.train.train_batch_tokens, accum, x, y);
       loss += model.forward(x.data(), y.data(), int64_t(x.size()) / seq, seq);
-      model.backward(1.0 / double(accum));
+      model.backward(1.0 / double(accum * comm.size()));
     }
-    return loss / double(accum);
+    loss /= double(accum);
+    comm.all_reduce_sum(std::span<double>(&loss, 1));
+    return loss / double(comm.size());
   }
 
-  // Evaluation windows per forward: val_batch_size tokens split like a training step.
+  // Evaluation windows per forward on each rank: val_batch_size tokens split like a
+  // training step (the reference's val_batch_size / (world_size * grad_accum_steps)).
   int64_t eval_batch_seqs() const {
     const TrainConfig& t = cfg.train;
-    return std::max<int64_t>(1, t.val_batch_size / accum / t.effective_eval_seq_len());
+    return std::max<int64_t>(
+        1, t.val_batch_size / (accum * comm.size()) / t.effective_eval_seq_len());
+  }
+
+  // The largest of the ranks' values: one view of the wall clock and of Ctrl-C for all.
+  double agreed(double mine) const {
+    comm.all_reduce_max(std::span<double>(&mine, 1));
+    return mine;
   }
 
   EvalResult evaluate() {
@@ -146,7 +166,7 @@ void warmup_and_rollback(Run& run) {
   std::vector<int32_t> x, y;
   for (int64_t i = 0; i < t.warmup_steps; ++i) {
     run.forward_backward(x, y);
-    run.optimizers.step(1.0, t.muon_momentum);
+    run.optimizers.step(1.0, t.muon_momentum);  // no clipping in the warm-up
   }
   std::copy(saved_params.begin(), saved_params.end(), params.begin());
   auto state = run.optimizers.state();
@@ -223,19 +243,29 @@ void write_artifact_and_score(Run& run, int64_t step, json& summary) {
   const quant::QuantOptions q = quant_options(t);
   const fs::path path = run.dir / kArtifactFile;
   const auto t0 = Clock::now();
-  quant::LayerHessians hessians;
-  if (t.gptq)
-    hessians = quant::collect_hessians_on_split(run.model, run.data.train_files,
-                                                t.gptq_calib_seqs, t.train_seq_len);
-  quant::write_model_artifact(path.string(), run.model, q, &hessians);
-  quant::load_quantized(io::read_artifact(path.string()).tensors, run.model);
+  {
+    // Rank 0 packs (GPTQ included) while the others wait for the decoded weights.
+    const dist::Comm::Waitless packing(run.comm);
+    if (run.comm.root()) {
+      quant::LayerHessians hessians;
+      if (t.gptq)
+        hessians = quant::collect_hessians_on_split(run.model, run.data.train_files,
+                                                    t.gptq_calib_seqs, t.train_seq_len);
+      quant::write_model_artifact(path.string(), run.model, q, &hessians);
+      quant::load_quantized(io::read_artifact(path.string()).tensors, run.model);
+    }
+    run.comm.broadcast(run.model.params().values());
+  }
   const double pack_s = ms_since(t0) / 1000.0;
   const EvalResult r = run.evaluate();
   const json event = eval_event(step, "roundtrip_standard", r);
   run.log.event(event);
-  const io::SizeBudget size = io::measure_size_budget(path.string());
-  run.log.line(fmt("artifact %s: %s; packed and read back in %.1f s", path.c_str(),
-                   io::describe(size).c_str(), pack_s));
+  io::SizeBudget size;  // of rank 0's file; the other ranks write no summary
+  if (run.comm.root()) {
+    size = io::measure_size_budget(path.string());
+    run.log.line(fmt("artifact %s: %s; packed and read back in %.1f s", path.c_str(),
+                     io::describe(size).c_str(), pack_s));
+  }
   run.log.line(fmt("round trip: val_loss %.4f val_bpb %.4f", r.val_loss, r.val_bpb));
   summary["roundtrip_standard"] = event;
   summary["val_loss_roundtrip"] = r.val_loss;
@@ -256,14 +286,18 @@ void write_artifact_and_score(Run& run, int64_t step, json& summary) {
 
 TrainOutcome train(RunConfig cfg, const TrainOptions& opt_in) {
   TrainOptions opt = opt_in;
-  prepare_run_dir(opt);
+  const dist::Comm& comm = dist::world();
+  // Rank 0 makes the run directory; the others start once it is there (every rank reads
+  // a resumed run's checkpoint: RUN_DIR must be on storage all ranks see).
+  if (comm.root()) prepare_run_dir(opt);
+  comm.barrier();
   if (opt.resume) {  // the run's own config; its data unless --data/--tokenizer say otherwise
     const auto h = read_train_state_header((fs::path(opt.out_dir) / "checkpoint.safetensors").string());
     cfg = h.cfg;
     if (opt.data_dir.empty()) opt.data_dir = h.data_dir;
     if (opt.tokenizer.empty()) opt.tokenizer = h.tokenizer;
   }
-  validate(cfg);
+  validate(cfg, comm.size());
   const TrainConfig& t = cfg.train;
 
   DataDir data = find_data(opt.data_dir, opt.tokenizer);
@@ -288,13 +322,16 @@ TrainOutcome train(RunConfig cfg, const TrainOptions& opt_in) {
     } else {
       init_params(run.model.plan(), run.model.params(), uint64_t(t.seed));
     }
-    write_json_file(run.dir / "config.json", to_json(cfg));
+    if (comm.root()) write_json_file(run.dir / "config.json", to_json(cfg));
     run.log.line(fmt("pgolf train: %lld parameters, %lld train shards, %lld val tokens, "
-                     "batch %lld tokens (%lld micro-steps of %lld x %lld)",
+                     "batch %lld tokens (%s%lld micro-steps of %lld x %lld)",
                      (long long)run.model.plan().layout.count_elements(),
                      (long long)run.data.train_files.size(), (long long)run.val_tokens.size() - 1,
-                     (long long)t.train_batch_tokens, (long long)run.accum,
-                     (long long)(t.train_batch_tokens / run.accum / t.train_seq_len),
+                     (long long)t.train_batch_tokens,
+                     comm.distributed() ? fmt("%d ranks x ", comm.size()).c_str() : "",
+                     (long long)run.accum,
+                     (long long)(t.train_batch_tokens / (run.accum * comm.size()) /
+                                 t.train_seq_len),
                      (long long)t.train_seq_len));
     warmup_and_rollback(run);
     if (t.ema_enabled) std::copy(values.begin(), values.end(), run.ema.data());
@@ -354,7 +391,7 @@ TrainOutcome train(RunConfig cfg, const TrainOptions& opt_in) {
                        "--data %s", (long long)p.step, opt.out_dir.c_str(), opt.data_dir.c_str()));
       return TrainOutcome::kStopped;
     }
-    if (g_interrupted) {
+    if (run.agreed(g_interrupted ? 1.0 : 0.0) > 0) {  // Ctrl-C on any rank stops them all
       p.training_ms += ms_since(t0);
       run.save_checkpoint_now();
       run.log.line(fmt("interrupted at step %lld; checkpoint saved, continue with: pgolf train "
@@ -364,7 +401,8 @@ TrainOutcome train(RunConfig cfg, const TrainOptions& opt_in) {
     }
 
     const auto step_start = Clock::now();
-    const double elapsed_ms = p.training_ms + ms_since(t0);
+    const double waited_before = comm.waited_ms();
+    const double elapsed_ms = run.agreed(p.training_ms + ms_since(t0));
     switch_depth(stage_at(elapsed_ms), "");  // stages only grow
     const double scale = lr_multiplier(t, p.step, elapsed_ms);
     if (t.late_qat_threshold > 0 && scale < t.late_qat_threshold && !p.qat_active) {
@@ -381,8 +419,7 @@ TrainOutcome train(RunConfig cfg, const TrainOptions& opt_in) {
            saved ? "the last good checkpoint is " + run.checkpoint_path().string()
                  : std::string("no checkpoint was saved yet (set checkpoint_every)"));
     }
-    if (t.grad_clip_norm > 0) clip_grad_norm(run.model.params().grads(), t.grad_clip_norm);
-    run.optimizers.step(scale, muon_momentum_at(t, p.step));
+    run.optimizers.step(scale, muon_momentum_at(t, p.step), t.grad_clip_norm);
     ++p.step;
     if (t.ema_enabled) ema_update({run.ema.data(), size_t(run.ema.size())}, values, t.ema_decay);
     if (t.swa_enabled && scale < t.swa_lr_scale && p.step % t.swa_every == 0) {
@@ -393,13 +430,15 @@ TrainOutcome train(RunConfig cfg, const TrainOptions& opt_in) {
     const double step_ms = ms_since(step_start);
     step_ms_sum += step_ms;
     ++steps_timed;
-    const double train_ms = p.training_ms + ms_since(t0);
+    const double train_ms = run.agreed(p.training_ms + ms_since(t0));
     const double tokens_per_s = double(t.train_batch_tokens) / (step_ms / 1000.0);
     if (t.train_log_every > 0 &&
         (p.step <= 10 || p.step % t.train_log_every == 0 || stop_after)) {
-      run.log.event({{"step", p.step}, {"train_loss", loss}, {"lr_scale", scale},
-                     {"tokens_per_s", tokens_per_s}, {"step_ms", step_ms},
-                     {"train_time_s", train_ms / 1000.0}});
+      json event = {{"step", p.step}, {"train_loss", loss}, {"lr_scale", scale},
+                    {"tokens_per_s", tokens_per_s}, {"step_ms", step_ms},
+                    {"train_time_s", train_ms / 1000.0}};
+      if (comm.distributed()) event["comm_ms"] = comm.waited_ms() - waited_before;
+      run.log.event(event);
       run.log.line(fmt("step %lld/%lld train_loss %.4f lr_scale %.3f %.0f tok/s step %.0f ms",
                        (long long)p.step, (long long)t.iterations, loss, scale, tokens_per_s,
                        step_ms));
@@ -454,8 +493,10 @@ TrainOutcome train(RunConfig cfg, const TrainOptions& opt_in) {
   summary["final_standard"] = final_eval;
   summary["val_loss_prequant"] = final_eval["val_loss"];
   summary["val_bpb_prequant"] = final_eval["val_bpb"];
-  save_checkpoint((run.dir / "model.safetensors").string(), run.model);
+  comm.check_identical(values, "final weights");
+  if (comm.root()) save_checkpoint((run.dir / "model.safetensors").string(), run.model);
   write_artifact_and_score(run, p.step, summary);
+  if (!comm.root()) return TrainOutcome::kFinished;
   write_json_file(run.dir / "summary.json", summary);
   std::error_code ec;
   fs::remove(run.checkpoint_path(), ec);  // the run is complete: model.safetensors replaces it
