@@ -7,7 +7,9 @@ set_property(CACHE PGOLF_MPI PROPERTY STRINGS AUTO ON OFF)
 # Only the C API is used (MPI_CXX_SKIP_MPICXX: no deprecated C++ bindings).
 set(MPI_CXX_SKIP_MPICXX ON)
 
+# Sets PGOLF_MPI_ENABLED in the caller's scope.
 function(pgolf_use_mpi target)
+  set(PGOLF_MPI_ENABLED OFF PARENT_SCOPE)
   if(PGOLF_MPI STREQUAL "OFF")
     message(STATUS "MPI: off (PGOLF_MPI=OFF): single-process build")
     return()
@@ -21,6 +23,7 @@ function(pgolf_use_mpi target)
     message(STATUS "MPI: ${MPI_CXX_LIBRARIES} (MPI ${MPI_CXX_VERSION})")
     target_link_libraries(${target} PUBLIC MPI::MPI_CXX)
     target_compile_definitions(${target} PUBLIC PGOLF_HAVE_MPI=1)
+    set(PGOLF_MPI_ENABLED ON PARENT_SCOPE)
   else()
     message(STATUS "MPI: not found: single-process build (install libopenmpi-dev for mpirun)")
   endif()

@@ -39,8 +39,8 @@ double wait_limit_seconds() {
   return s;
 }
 
-int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
+int64_t now_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
              std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
@@ -90,7 +90,7 @@ struct Comm::State {
       std::this_thread::sleep_for(std::chrono::milliseconds(250));
       const int64_t since = waiting_since.load();
       if (since == 0 || waitless.load() > 0) continue;
-      const double waited = double(now_ms() - since) / 1000.0;
+      const double waited = double(now_us() / 1000 - since) / 1000.0;
       if (waited < limit_s) continue;
       std::fprintf(stderr,
                    "pgolf: rank %d of %d: %s has waited %.0f s for the other ranks "
@@ -102,27 +102,19 @@ struct Comm::State {
   }
 };
 
+Comm::Watch::Watch(const Comm& c, const char* what) : s_(c.state_), t0_us_(now_us()) {
+  if (!s_) return;
+  s_->waiting_on = what;
+  s_->waiting_since = t0_us_ / 1000;
+}
+
+Comm::Watch::~Watch() {
+  if (!s_) return;
+  s_->waiting_since = 0;
+  s_->waited_us += now_us() - t0_us_;
+}
+
 namespace {
-
-// Marks a collective in flight for the watchdog.
-class Watched {
- public:
-  Watched(Comm::State* s, const char* what) : s_(s), t0_(std::chrono::steady_clock::now()) {
-    if (!s_) return;
-    s_->waiting_on = what;
-    s_->waiting_since = now_ms();
-  }
-  ~Watched() {
-    if (!s_) return;
-    s_->waiting_since = 0;
-    s_->waited_us += std::chrono::duration_cast<std::chrono::microseconds>(
-                         std::chrono::steady_clock::now() - t0_).count();
-  }
-
- private:
-  Comm::State* s_;
-  std::chrono::steady_clock::time_point t0_;
-};
 
 template <typename T>
 MPI_Datatype mpi_type() {
@@ -151,7 +143,7 @@ void check(int rc, const char* what) {
 
 struct Request::Impl {
   MPI_Request req = MPI_REQUEST_NULL;
-  Comm::State* state = nullptr;
+  const Comm* comm = nullptr;
   const char* what = "";
   std::vector<int> counts, displs;  // MPI reads them until the request completes
 };
@@ -171,21 +163,21 @@ Request::~Request() {
 }
 void Request::wait() {
   if (!impl_ || impl_->req == MPI_REQUEST_NULL) return;
-  Watched w(impl_->state, impl_->what);
+  Comm::Watch w(*impl_->comm, impl_->what);
   check(MPI_Wait(&impl_->req, MPI_STATUS_IGNORE), impl_->what);
 }
 
 template <typename T>
 void Comm::all_reduce_sum(std::span<T> x) const {
   if (!distributed() || x.empty()) return;
-  Watched w(state_, "an all-reduce");
+  Watch w(*this, "an all-reduce");
   check(MPI_Allreduce(MPI_IN_PLACE, x.data(), as_count(int64_t(x.size())), mpi_type<T>(), MPI_SUM,
                       state_->comm), "MPI_Allreduce");
 }
 
 void Comm::all_reduce_max(std::span<double> x) const {
   if (!distributed() || x.empty()) return;
-  Watched w(state_, "an all-reduce");
+  Watch w(*this, "an all-reduce");
   check(MPI_Allreduce(MPI_IN_PLACE, x.data(), as_count(int64_t(x.size())), MPI_DOUBLE, MPI_MAX,
                       state_->comm), "MPI_Allreduce");
 }
@@ -193,7 +185,7 @@ void Comm::all_reduce_max(std::span<double> x) const {
 template <typename T>
 void Comm::broadcast(std::span<T> x, int root) const {
   if (!distributed() || x.empty()) return;
-  Watched w(state_, "a broadcast");
+  Watch w(*this, "a broadcast");
   check(MPI_Bcast(x.data(), as_count(int64_t(x.size())), mpi_type<T>(), root, state_->comm),
         "MPI_Bcast");
 }
@@ -223,7 +215,7 @@ template <typename T>
 Request Comm::reduce_scatter_sum(std::span<const T> send, std::span<T> recv,
                                  std::span<const int64_t> counts) const {
   auto impl = std::make_unique<Request::Impl>();
-  impl->state = state_;
+  impl->comm = this;
   impl->what = "a reduce-scatter";
   std::vector<int> unused;
   counts_and_displacements(counts, size_, impl->counts, unused);
@@ -242,7 +234,7 @@ template <typename T>
 Request Comm::all_gather(std::span<const T> mine, std::span<T> all,
                          std::span<const int64_t> counts) const {
   auto impl = std::make_unique<Request::Impl>();
-  impl->state = state_;
+  impl->comm = this;
   impl->what = "an all-gather";
   counts_and_displacements(counts, size_, impl->counts, impl->displs);
   PGOLF_CHECK(int64_t(mine.size()) == counts[size_t(rank_)], "all-gather: this rank sends ",
@@ -259,7 +251,7 @@ Request Comm::all_gather(std::span<const T> mine, std::span<T> all,
 
 void Comm::barrier() const {
   if (!distributed()) return;
-  Watched w(state_, "a barrier");
+  Watch w(*this, "a barrier");
   check(MPI_Barrier(state_->comm), "MPI_Barrier");
 }
 
@@ -350,6 +342,8 @@ void Comm::barrier() const {}
 double Comm::waited_ms() const { return 0.0; }
 Comm::Waitless::Waitless(const Comm& c) : c_(c) {}
 Comm::Waitless::~Waitless() = default;
+Comm::Watch::Watch(const Comm& c, const char*) : s_(nullptr), t0_us_(0) {}
+Comm::Watch::~Watch() = default;
 
 Session::Session() {
   PGOLF_CHECK(!launched_by_mpi(), "this pgolf was built without MPI, so it cannot run as a "

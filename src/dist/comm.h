@@ -74,6 +74,22 @@ class Comm {
   // training a different model unnoticed. One 64-bit hash per rank is exchanged.
   void check_identical(std::span<const float> x, const char* what) const;
 
+  struct State;  // the MPI communicator and the watchdog; opaque to callers
+
+  // Marks a wait on the other ranks for the watchdog while it lives (every collective
+  // above does; a GPU collective's host-side wait uses it too) and counts it in waited_ms.
+  class Watch {
+   public:
+    Watch(const Comm& c, const char* what);
+    ~Watch();
+    Watch(const Watch&) = delete;
+    Watch& operator=(const Watch&) = delete;
+
+   private:
+    State* s_;
+    int64_t t0_us_;
+  };
+
   // Lifts the wait limit while it lives (see the top of this file).
   class Waitless {
    public:
@@ -85,8 +101,6 @@ class Comm {
    private:
     const Comm& c_;
   };
-
-  struct State;  // the MPI communicator and the watchdog; opaque to callers
 
  private:
   friend Comm& world();

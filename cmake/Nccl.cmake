@@ -1,0 +1,21 @@
+# NCCL for the GPU collectives of the data-parallel path (issue 8, src/dist/cuda/): built when
+# the CUDA backend is (cmake/Cuda.cmake), MPI is (cmake/Mpi.cmake: NCCL is bootstrapped over
+# MPI) and NCCL is found (the CUDA install's, or libnccl-dev). Defines PGOLF_HAVE_NCCL=1.
+set(PGOLF_NCCL_ENABLED OFF)
+if(PGOLF_CUDA_ENABLED AND PGOLF_MPI_ENABLED)
+  find_path(NCCL_INCLUDE_DIR nccl.h HINTS ${CUDAToolkit_INCLUDE_DIRS})
+  find_library(NCCL_LIBRARY nccl HINTS ${CUDAToolkit_LIBRARY_DIR})
+  if(NCCL_INCLUDE_DIR AND NCCL_LIBRARY)
+    set(PGOLF_NCCL_ENABLED ON)
+    file(GLOB PGOLF_NCCL_SOURCES CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/src/dist/cuda/*.cpp)
+    target_sources(pgolf_core PRIVATE ${PGOLF_NCCL_SOURCES})
+    target_include_directories(pgolf_core PUBLIC ${NCCL_INCLUDE_DIR})
+    target_link_libraries(pgolf_core PUBLIC ${NCCL_LIBRARY})
+    target_compile_definitions(pgolf_core PUBLIC PGOLF_HAVE_NCCL=1)
+    message(STATUS "NCCL: ${NCCL_LIBRARY} (GPU collectives over MPI)")
+  else()
+    message(STATUS "NCCL: not found: no GPU collectives (install libnccl-dev)")
+  endif()
+else()
+  message(STATUS "NCCL: off (needs the CUDA backend and MPI)")
+endif()
