@@ -120,7 +120,7 @@ class Context {
 
   // At least n floats of device scratch for a kernel's partial results (e.g. a
   // deterministic column sum in two passes). Valid until the next call: work queued on
-  // stream() is ordered, and growing frees the old block only after the device is idle.
+  // stream() is ordered, and growing frees the old block only once the stream is idle.
   float* scratch(int64_t n);
 
   // Waits for everything queued on the stream; a fault in it becomes an Error.

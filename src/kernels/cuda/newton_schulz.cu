@@ -54,7 +54,6 @@ void newton_schulz5(Context& ctx, const float* G, bf16* X, int64_t count, int64_
   PGOLF_CHECK(rows > 0 && cols > 0 && count > 0, "Newton-Schulz needs non-empty matrices, got ",
               count, " of ", rows, "x", cols);
   PGOLF_CHECK(steps >= 0, "Newton-Schulz needs a non-negative step count, got ", steps);
-  PGOLF_CHECK(count <= 65535, "Newton-Schulz takes at most 65535 matrices a batch, got ", count);
   const bool transposed = rows > cols;
   const int64_t m = std::min(rows, cols), numel = rows * cols;
   bf16* W = workspace;               // the iterate, [count, rows, cols]
