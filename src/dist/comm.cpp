@@ -304,6 +304,9 @@ Session::~Session() {
 
 void abort_job(const std::string& message, int exit_code) {
   const Comm& c = world();
+  // Most errors (a bad config, a missing file) strike every rank alike: rank 0 speaks first
+  // and its MPI_Abort usually ends the others before they repeat the sentence.
+  if (!c.root()) std::this_thread::sleep_for(std::chrono::seconds(1));
   std::fprintf(stderr, "pgolf: rank %d of %d: %s\n", c.rank(), c.size(), message.c_str());
   std::fflush(stderr);
   MPI_Abort(MPI_COMM_WORLD, exit_code);

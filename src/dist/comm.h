@@ -128,7 +128,9 @@ class Session {
 };
 
 // Ends the whole job from this rank after an error: prints "pgolf: rank r of n: message"
-// and aborts every rank (MPI_Abort). In a world of one it only prints "pgolf: message".
+// and aborts every rank (MPI_Abort); a rank other than 0 waits a second first, so that an
+// error every rank meets is said once, by rank 0. In a world of one it only prints
+// "pgolf: message".
 [[noreturn]] void abort_job(const std::string& message, int exit_code);
 
 // Whether the binary was built with MPI (the multi-process path).
