@@ -36,6 +36,10 @@ const Shape kShapes[] = {
     {2, 70, 4, 2, 200},   // head dims above 128 take 32-key tiles
     {2, 5, 2, 1, 64},     // fewer rows than one warp's 16
     {1, 300, 2, 2, 256},  // the largest head dim, many key tiles
+    {2, 130, 4, 2, 32},   // `tiny`'s head dim: two 16-column fragments
+    {2, 70, 6, 3, 48},    // three fragments
+    {2, 40, 4, 4, 16},    // the smallest head dim: one fragment
+    {1, 33, 2, 1, 24},    // padded to 32 columns
 };
 
 constexpr double kOperandFloor = kBf16Rounding;       // y: P rounded to bf16
@@ -59,13 +63,14 @@ struct Inputs {
 
 TEST(CudaAttention, UnsupportedShapesAreClearErrors) {
   // attention_check runs on the host before any device call: no GPU needed.
-  for (int64_t hd : {64, 72, 104, 128, 200, 256}) EXPECT_NO_THROW(cuda::attention_check(8, 4, hd));
-  for (int64_t hd : {0, 32, 48, 56, 68, 100, 264, 512}) {
+  for (int64_t hd : {16, 24, 32, 48, 64, 72, 104, 128, 200, 256})
+    EXPECT_NO_THROW(cuda::attention_check(8, 4, hd));
+  for (int64_t hd : {0, 4, 8, 12, 68, 100, 264, 512}) {
     try {
       cuda::attention_check(8, 4, hd);
       ADD_FAILURE() << "head dim " << hd << " was accepted";
     } catch (const pgolf::Error& e) {
-      EXPECT_NE(std::string(e.what()).find("head dims 64 to 256 in steps of 8"), std::string::npos)
+      EXPECT_NE(std::string(e.what()).find("head dims 16 to 256 in steps of 8"), std::string::npos)
           << e.what();
     }
   }

@@ -47,7 +47,7 @@ namespace {
 
 namespace wmma = nvcuda::wmma;
 
-constexpr int kMinHeadDim = 64, kMaxHeadDim = 256;
+constexpr int kMinHeadDim = 16, kMaxHeadDim = 256;
 constexpr int kFrag = 16;  // WMMA's m = n = k, and the rows one warp owns
 constexpr int kWarpSize = 32;
 // Every block fits the largest per-block shared memory of Ampere (A100: 163 KiB), the oldest
@@ -498,7 +498,7 @@ void attention_check(int64_t H, int64_t Hkv, int64_t hd) {
   PGOLF_CHECK(Hkv > 0 && H > 0 && H % Hkv == 0, "attention needs num_heads (", H,
               ") to be a multiple of num_kv_heads (", Hkv, ")");
   PGOLF_CHECK(hd >= kMinHeadDim && hd <= kMaxHeadDim && hd % 8 == 0,
-              "the CUDA attention kernels support head dims 64 to 256 in steps of 8, got ", hd);
+              "the CUDA attention kernels support head dims 16 to 256 in steps of 8, got ", hd);
 }
 
 void attention_forward(Context& ctx, const bf16* q, const bf16* k, const bf16* v, bf16* y,

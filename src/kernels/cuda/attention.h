@@ -4,7 +4,7 @@
 // backward recomputes the probabilities tile by tile; nothing of size T×T is ever stored.
 // q, k, v, y and the gradients in bf16 (16-byte aligned); scores, softmax, lse and every
 // accumulator in fp32, products on the tensor cores (bf16 × bf16 → fp32).
-// Head dims: multiples of 8 from 64 to 256 (attention_check).
+// Head dims: multiples of 8 from 16 to 256 (attention_check).
 #pragma once
 #include <cstdint>
 
@@ -13,7 +13,7 @@
 namespace pgolf::cuda {
 
 // A pgolf::Error unless the kernels support this shape: H a multiple of Hkv > 0 and hd one
-// of 64, 72, ..., 256. Host only (no device call), so a model can check its config early;
+// of 16, 24, ..., 256. Host only (no device call), so a model can check its config early;
 // both wrappers call it first.
 void attention_check(int64_t H, int64_t Hkv, int64_t hd);
 
