@@ -58,9 +58,11 @@ if(NOT DEFINED CMAKE_CUDA20_STANDARD_COMPILE_OPTION)
 endif()
 find_package(CUDAToolkit REQUIRED)
 
+# src/model/cuda/ (the model on the GPU) calls the kernels' wrappers: plain C++.
 file(GLOB_RECURSE PGOLF_CUDA_SOURCES CONFIGURE_DEPENDS
   ${CMAKE_SOURCE_DIR}/src/core/cuda/*.cpp ${CMAKE_SOURCE_DIR}/src/core/cuda/*.cu
-  ${CMAKE_SOURCE_DIR}/src/kernels/cuda/*.cpp ${CMAKE_SOURCE_DIR}/src/kernels/cuda/*.cu)
+  ${CMAKE_SOURCE_DIR}/src/kernels/cuda/*.cpp ${CMAKE_SOURCE_DIR}/src/kernels/cuda/*.cu
+  ${CMAKE_SOURCE_DIR}/src/model/cuda/*.cpp)
 target_sources(pgolf_core PRIVATE ${PGOLF_CUDA_SOURCES})
 # pgolf_core existed before CUDA was enabled, so its CUDA properties are set here rather than
 # initialised from the CMAKE_CUDA_* variables. The shared runtime, once: CUDA::cudart below.

@@ -1,0 +1,286 @@
+// The forward of SPEC §2 on the GPU, in SPEC order: the same sequence of ops as
+// Model<T>::trunk_forward / block_forward / head_forward (model/model.cpp), each the CUDA
+// twin of the CPU kernel; this file only wires them.
+#include "model/cuda/device_model.h"
+
+#include <algorithm>
+
+#include "core/error.h"
+#include "kernels/cuda/activation.h"
+#include "kernels/cuda/attention.h"
+#include "kernels/cuda/cross_entropy.h"
+#include "kernels/cuda/elementwise.h"
+#include "kernels/cuda/embedding.h"
+#include "kernels/cuda/gemm.h"
+#include "kernels/cuda/rmsnorm.h"
+#include "kernels/cuda/rope.h"
+#include "kernels/cuda/smear.h"
+#include "kernels/cuda/xsa.h"
+#include "model/cuda/device_activations.h"
+
+namespace pgolf::cuda {
+
+namespace {
+
+// Every forward's check of its input and target ids, before they reach a gather.
+void check_ids(const int32_t* ids, int64_t n, int64_t V) {
+  for (int64_t i = 0; i < n; ++i)
+    PGOLF_CHECK(ids[i] >= 0 && ids[i] < V, "token id ", ids[i], " at position ", i,
+                " is outside the vocabulary of ", V);
+}
+
+template <typename T>
+void copy_async(Context& ctx, T* dst, const T* src, int64_t n, cudaMemcpyKind kind) {
+  PGOLF_CUDA_CHECK(cudaMemcpyAsync(dst, src, size_t(n) * sizeof(T), kind, ctx.stream()));
+}
+
+// The parameters whose bf16 copy a GEMM reads: every block matrix (physical blocks and
+// untied repeats), the attention gates, the bigram and VE projections and the head.
+std::vector<bool> gemm_operands(const ModelPlan& p) {
+  std::vector<bool> used(p.layout.infos().size(), false);
+  auto mark = [&](int i) {
+    if (i >= 0) used[size_t(i)] = true;
+  };
+  for (const BlockParams& b : p.blocks)
+    for (int i : b.all()) mark(i);
+  for (const LayerParams& lp : p.layers) mark(lp.gate_weight);
+  mark(p.bigram_proj);
+  mark(p.ve_proj);
+  mark(p.lm_head >= 0 ? p.lm_head : p.tok_emb);
+  return used;
+}
+
+}  // namespace
+
+void check_device_support(const ModelConfig& cfg) {
+  attention_check(cfg.num_heads, cfg.num_kv_heads, cfg.head_dim());
+}
+
+DeviceModel::DeviceModel(Context& ctx, ModelPlan plan) : ctx_(ctx), plan_(std::move(plan)) {
+  check_device_support(plan_.cfg);
+  params_.resize(plan_.layout.total());
+  plan_shadows();
+  set_active_repeats(plan_.cfg.num_repeats());
+}
+
+DeviceModel::~DeviceModel() = default;
+
+void DeviceModel::set_active_repeats(int64_t k) {
+  PGOLF_CHECK(k >= 1, "internal: a depth stage needs at least one repeat, got ", k);
+  active_repeats_ = std::min(k, plan_.cfg.num_repeats());
+  wiring_ = make_wiring(plan_.cfg, active_repeats_);
+  active_.clear();
+  for (int64_t v = 0; v < int64_t(wiring_.size()); ++v)
+    if (wiring_[size_t(v)].active) active_.push_back(v);
+}
+
+void DeviceModel::upload(const ParamStore<float>& params) {
+  params_.upload(params.values(), ctx_.stream());
+}
+
+void DeviceModel::download(ParamStore<float>& params) const {
+  params_.download(params.values(), ctx_.stream());
+}
+
+// The shadows are packed runs of the fp32 layout: GEMM operands adjacent in the layout
+// (padding included: every block's six matrices, the head and tok_emb) form one run, cast
+// by one launch. Runs start 16 elements apart, as the layout's tensors do.
+void DeviceModel::plan_shadows() {
+  const std::vector<bool> used = gemm_operands(plan_);
+  const auto& infos = plan_.layout.infos();
+  shadow_offset_.assign(infos.size(), -1);
+  int64_t total = 0;
+  for (size_t i = 0; i < infos.size(); ++i) {
+    if (!used[i]) continue;
+    const ParamInfo& p = infos[i];
+    const int64_t padded = (p.numel + 15) / 16 * 16;
+    if (shadow_runs_.empty() || shadow_runs_.back().src + shadow_runs_.back().n != p.offset)
+      shadow_runs_.push_back({p.offset, total, 0});
+    ShadowRun& run = shadow_runs_.back();
+    shadow_offset_[i] = run.dst + (p.offset - run.src);
+    run.n += padded;
+    total += padded;
+  }
+  shadows_.resize(total);
+}
+
+// bf16(W) for every GEMM operand: round to nearest even from the fp32 master values.
+void DeviceModel::refresh_shadows() {
+  for (const ShadowRun& run : shadow_runs_)
+    cast_to_bf16(ctx_, params_.data() + run.src, shadows_.data() + run.dst, run.n);
+}
+
+const float* DeviceModel::W(int i) const {
+  return i < 0 ? nullptr : params_.data() + plan_.layout.info(i).offset;
+}
+
+const bf16* DeviceModel::S(int i) const {
+  PGOLF_CHECK(i >= 0 && shadow_offset_[size_t(i)] >= 0,
+              "internal: parameter ", i, " has no bf16 shadow");
+  return shadows_.data() + shadow_offset_[size_t(i)];
+}
+
+int64_t DeviceModel::activation_bytes(const ModelPlan& plan, int64_t B, int64_t seq_len) {
+  return DeviceActivations(plan, B, seq_len).bytes();
+}
+
+void DeviceModel::prepare(int64_t B, int64_t seq) {
+  if (acts_ && acts_->dims.B == B && acts_->dims.seq == seq) return;
+  acts_.reset();  // its rope tables go before the new ones are made
+  acts_ = std::make_unique<DeviceActivations>(plan_, B, seq);
+  acts_->bind(arena_storage_);
+  const auto& c = plan_.cfg;
+  acts_->rope = rope_tables(ctx_, seq, c.rope_width(), c.rope_base, c.rope_train_seq_len);
+}
+
+std::vector<float> DeviceModel::token_losses() const {
+  PGOLF_CHECK(acts_, "internal: token_losses() before forward()");
+  std::vector<float> host(size_t(acts_->dims.N));
+  copy_async(ctx_, host.data(), acts_->losses, acts_->dims.N, cudaMemcpyDeviceToHost);
+  ctx_.synchronize();
+  return host;
+}
+
+double DeviceModel::forward(const int32_t* inputs, const int32_t* targets, int64_t B,
+                            int64_t seq) {
+  PGOLF_CHECK(B > 0 && seq > 0, "forward needs at least one sequence of one token");
+  prepare(B, seq);
+  auto& A = *acts_;
+  const auto& c = plan_.cfg;
+  const auto& P = plan_;
+  const int64_t N = A.dims.N, d = A.dims.d, kv = A.dims.kv;
+  check_ids(inputs, N, A.dims.V);
+  check_ids(targets, N, A.dims.V);
+  copy_async(ctx_, A.ids, inputs, N, cudaMemcpyHostToDevice);
+  copy_async(ctx_, A.targets, targets, N, cudaMemcpyHostToDevice);
+  refresh_shadows();
+
+  // Embedding, SPEC §2 steps 1–5: tok_emb[x] (+ bigram) → rms → SmearGate → x0.
+  embedding_forward(ctx_, A.ids, W(P.tok_emb), A.tok, N, d);
+  if (c.bigram_vocab_size > 0) {
+    bigram_hash(ctx_, A.ids, A.bigram_idx, B, seq, c.bigram_vocab_size);
+    embedding_forward(ctx_, A.bigram_idx, W(P.bigram_embed), A.be, N, c.bigram_dim);
+    if (P.bigram_proj >= 0)
+      linear_forward<bf16>(ctx_, A.be, S(P.bigram_proj), A.bp, N, c.bigram_dim, d);
+    scaled_add_forward(ctx_, A.tok, A.bp, W(P.bigram_scale), A.hsum, N, d, 1);
+  }
+  rmsnorm_forward(ctx_, A.hsum, A.hn, A.emb_rstd, N, d, 1.0f);
+  if (c.smear_gate) smear_forward(ctx_, A.hn, W(P.smear_gate), A.xs[0], B, seq, d);
+
+  // Value embeddings: the shared table and projection, once for every VE layer. A VE layer
+  // adds ve_layer_scale ⊙ (ve_scale ⊙ ve_base): the CPU's coefficient is the fp32 product
+  // of the two scalars; here ve_scale ⊙ ve_base is rounded to bf16 once more on the way.
+  if (c.ve_enabled) {
+    embedding_forward(ctx_, A.ids, W(P.ve_embed), A.ve_emb, N, c.ve_dim);
+    if (P.ve_proj >= 0)
+      linear_forward<bf16>(ctx_, A.ve_emb, S(P.ve_proj), A.ve_base, N, c.ve_dim, kv);
+    PGOLF_CUDA_CHECK(cudaMemsetAsync(A.ve_scaled, 0, size_t(N * kv) * sizeof(bf16), ctx_.stream()));
+    scaled_add_forward(ctx_, A.ve_scaled, A.ve_base, W(P.ve_scale), A.ve_scaled, N, kv, 1);
+  }
+  // Residual-stream value embeddings (#784): each table's rows, mixed in per layer.
+  for (size_t j = 0; j < P.value_embeds.size(); ++j)
+    embedding_forward(ctx_, A.ids, W(P.value_embeds[j]), A.rve[j], N, d);
+
+  for (int64_t v : active_) block_forward(v);
+  head_forward();
+
+  double total = 0;
+  for (float loss : token_losses()) total += double(loss);
+  return total / double(N);
+}
+
+// Virtual layer v: the CPU's block_forward, op for op.
+void DeviceModel::block_forward(int64_t v) {
+  auto& A = *acts_;
+  const auto& c = plan_.cfg;
+  const LayerWiring& w = wiring_[size_t(v)];
+  const LayerParams& lp = plan_.layers[size_t(v)];
+  const BlockParams& bp = plan_.layer_mats[size_t(v)];
+  DeviceLayerActs& la = A.layers[size_t(v)];
+  const auto [N, B, seq, d, kv, H, Hkv, hd, r, mh, V] = A.dims;
+  const float s = float(w.ln_scale);
+
+  // The previous active layer's output, plus the pre-block additions.
+  const bf16* x = A.xs[size_t(w.input_from + 1)];
+  if (w.pre_add) {
+    pre_add_forward(v, x);
+    x = la.x_pre;
+  }
+  // x_in = resid_mix[0] x + resid_mix[1] x0;  a = rms(x_in) s.
+  resid_mix_forward(ctx_, x, A.xs[0], W(lp.resid_mix), la.x_in, N, d);
+  rmsnorm_forward(ctx_, la.x_in, la.a, la.rstd1, N, d, s);
+  linear_forward<bf16>(ctx_, la.a, S(bp.c_q), la.q_raw, N, d, d);
+  linear_forward<bf16>(ctx_, la.a, S(bp.c_k), la.k_raw, N, d, kv);
+  linear_forward<bf16>(ctx_, la.a, S(bp.c_v), la.u_raw, N, d, kv);
+  if (w.ve_slot >= 0)
+    scaled_add_forward(ctx_, la.u_raw, A.ve_scaled, W(plan_.ve_layer_scales[size_t(w.ve_slot)]),
+                       la.u_raw, N, kv, 1);
+  // Value residual: u = λ0 u0 + λ1 u, u0 = raw_u of virtual layer 0.
+  if (w.value_residual)
+    mix2_forward(ctx_, A.layers[0].u_raw, la.u_raw, W(lp.vr_lambda), la.u, N * kv);
+  // q, k: per-head rms, partial RoPE; q *= q_gain.
+  rmsnorm_forward(ctx_, la.q_raw, la.qn, la.q_rstd, N * H, hd, 1.0f);
+  rope_forward(ctx_, la.qn, la.qn, A.rope.cos.data(), A.rope.sin.data(), B, seq, H, hd, r);
+  head_scale_forward(ctx_, la.qn, W(lp.q_gain), la.q, N, H, hd);
+  rmsnorm_forward(ctx_, la.k_raw, la.k, la.k_rstd, N * Hkv, hd, 1.0f);
+  rope_forward(ctx_, la.k, la.k, A.rope.cos.data(), A.rope.sin.data(), B, seq, Hkv, hd, r);
+
+  attention_forward(ctx_, la.q, la.k, la.u, la.y_att, la.lse, B, seq, H, Hkv, hd);
+  const bf16* y = la.y_att;
+  if (w.xsa) {
+    xsa_forward(ctx_, y, la.u, la.y_xsa, N, H, Hkv, hd);
+    y = la.y_xsa;
+  }
+  if (c.gated_attention) {
+    linear_forward<bf16>(ctx_, la.a, S(lp.gate_weight), la.g_logit, N, d, H);
+    bias_add_forward(ctx_, la.g_logit, W(lp.gate_bias), N, H);
+    head_gate_forward(ctx_, y, la.g_logit, la.y_gate, N, H, hd);
+    y = la.y_gate;
+  }
+  // x = x_in + attn_scale ⊙ (y Wo^T);  x += mlp_scale ⊙ (leaky_relu(rms(x) s Wup^T)² Wdown^T).
+  linear_forward<bf16>(ctx_, y, S(bp.attn_proj), la.o, N, d, d);
+  scaled_add_forward(ctx_, la.x_in, la.o, W(lp.attn_scale), la.x_mid, N, d, d);
+  rmsnorm_forward(ctx_, la.x_mid, la.m, la.rstd2, N, d, s);
+  linear_forward<bf16>(ctx_, la.m, S(bp.mlp_fc), la.hpre, N, d, mh);
+  leaky_relu_sq_forward(ctx_, la.hpre, la.act, N * mh, float(c.negative_slope));
+  linear_forward<bf16>(ctx_, la.act, S(bp.mlp_proj), la.mo, N, mh, d);
+  scaled_add_forward(ctx_, la.x_mid, la.mo, W(lp.mlp_scale), A.xs[size_t(v + 1)], N, d, d);
+}
+
+// x_pre = in (+ skip_weights[i] ⊙ popped encoder output) (+ loop_embed[v])
+//   (+ Σ_j value_scales[v, j] ⊙ value_embeds_j[ids]) (+ cross_repeat_scales[row] ⊙ out(prev)),
+// in that order (docs/recurrence.md), as the CPU's pre_add_forward.
+void DeviceModel::pre_add_forward(int64_t v, const bf16* in) {
+  auto& A = *acts_;
+  const LayerWiring& w = wiring_[size_t(v)];
+  const int64_t N = A.dims.N, d = A.dims.d, J = int64_t(plan_.value_embeds.size());
+  bf16* x = A.layers[size_t(v)].x_pre;
+  if (w.skip_in >= 0) {
+    scaled_add_forward(ctx_, in, A.xs[size_t(w.skip_from + 1)],
+                       W(plan_.skip_weights) + w.skip_in * d, x, N, d, d);
+  } else {
+    copy_async(ctx_, x, in, N * d, cudaMemcpyDeviceToDevice);
+  }
+  if (plan_.loop_embed >= 0) bias_add_forward(ctx_, x, W(plan_.loop_embed) + v * d, N, d);
+  for (int64_t j = 0; j < J; ++j)
+    scaled_add_forward(ctx_, x, A.rve[size_t(j)], W(plan_.value_scales) + (v * J + j) * d, x, N,
+                       d, d);
+  if (w.cross_from >= 0)
+    scaled_add_forward(ctx_, x, A.xs[size_t(w.cross_from + 1)],
+                       W(plan_.cross_repeat_scales) + w.cross_row * d, x, N, d, d);
+}
+
+// Head: rms → logits (tied or untied; bf16 as the reference's autocast head gives them) →
+// softcap → cross-entropy in fp32, on every row.
+void DeviceModel::head_forward() {
+  auto& A = *acts_;
+  const int64_t N = A.dims.N, d = A.dims.d, V = A.dims.V;
+  const bf16* final_stream = A.xs[size_t(active_.back() + 1)];
+  rmsnorm_forward(ctx_, final_stream, A.zf, A.final_rstd, N, d, 1.0f);
+  const int head = plan_.lm_head >= 0 ? plan_.lm_head : plan_.tok_emb;
+  linear_forward<bf16>(ctx_, A.zf, S(head), A.logits, N, d, V);
+  softcap_ce_forward<bf16>(ctx_, A.logits, A.targets, A.losses, N, V,
+                           float(plan_.cfg.logit_softcap));
+}
+
+}  // namespace pgolf::cuda
