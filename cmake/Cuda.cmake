@@ -1,8 +1,9 @@
-# The CUDA backend (issue 7): src/kernels/cuda/ (kernels, .cu, and their plain C++ headers)
-# and src/core/cuda/ (the runtime layer: errors, devices, buffers, the stream/cuBLASLt
-# context), added to pgolf_core. Included from the top-level CMakeLists.txt after pgolf_core
-# exists; the top level keeps those two folders out of its source glob, so PGOLF_CUDA=OFF
-# builds exactly the CPU-only library.
+# The CUDA backend (issue 7, docs/cuda.md): src/kernels/cuda/ (kernels, .cu, and their plain
+# C++ headers), src/core/cuda/ (the runtime layer: errors, devices, buffers, the
+# stream/cuBLASLt context) and src/model/cuda/ (the model on the GPU), added to pgolf_core.
+# Included from the top-level CMakeLists.txt after pgolf_core exists; the top level keeps
+# every src/*/cuda/ folder out of its source glob, so PGOLF_CUDA=OFF builds exactly the
+# CPU-only library (src/dist/cuda/ comes with cmake/Nccl.cmake).
 #
 #   PGOLF_CUDA=AUTO (default)  build it when nvcc is found (on PATH, $CUDACXX, or /usr/local/cuda)
 #   PGOLF_CUDA=ON              build it; a configure error when nvcc is missing

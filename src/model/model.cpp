@@ -17,6 +17,7 @@
 #include "kernels/cpu/smear.h"
 #include "kernels/cpu/xsa.h"
 #include "model/activations.h"
+#include "model/token_ids.h"
 
 namespace pgolf {
 
@@ -28,11 +29,6 @@ void zero(T* p, int64_t n) { std::memset(p, 0, size_t(n) * sizeof(T)); }
 template <typename T>
 void copy(const T* src, T* dst, int64_t n) { std::memcpy(dst, src, size_t(n) * sizeof(T)); }
 // Every forward's check of its input and target ids.
-void check_ids(const int32_t* ids, int64_t offset, int64_t n, int64_t V) {
-  for (int64_t i = 0; i < n; ++i)
-    PGOLF_CHECK(ids[i] >= 0 && ids[i] < V, "token id ", ids[i], " at position ", offset + i,
-                " is outside the vocabulary of ", V);
-}
 }  // namespace
 
 template <typename T>
@@ -114,7 +110,7 @@ void Model<T>::trunk_forward(const int32_t* inputs, int64_t B, int64_t seq) {
   const auto& c = plan_.cfg;
   const auto& P = plan_;
   const int64_t N = A.dims.N, d = A.dims.d;
-  check_ids(inputs, 0, N, A.dims.V);
+  check_token_ids(inputs, 0, N, A.dims.V);
   std::copy(inputs, inputs + N, A.ids.begin());
   auto W = [&](int i) { return params_.value(i); };
 
@@ -150,7 +146,7 @@ void Model<T>::head_forward(const int32_t* targets, int64_t first, double temper
   const int64_t S = seq - first, rows = B * S;
   for (int64_t b = 0; b < B; ++b) {
     const int64_t from = b * seq + first;
-    check_ids(targets + from, from, S, V);
+    check_token_ids(targets + from, from, S, V);
     std::copy(targets + from, targets + from + S, A.targets.begin() + b * S);
   }
   if (first == 0) {  // the rows are already packed: one call, so threads pay

@@ -17,18 +17,13 @@
 #include "kernels/cuda/smear.h"
 #include "kernels/cuda/xsa.h"
 #include "model/cuda/device_activations.h"
+#include "model/token_ids.h"
 
 namespace pgolf::cuda {
 
 namespace {
 
 // Every forward's check of its input and target ids, before they reach a gather.
-void check_ids(const int32_t* ids, int64_t n, int64_t V) {
-  for (int64_t i = 0; i < n; ++i)
-    PGOLF_CHECK(ids[i] >= 0 && ids[i] < V, "token id ", ids[i], " at position ", i,
-                " is outside the vocabulary of ", V);
-}
-
 template <typename T>
 void copy_async(Context& ctx, T* dst, const T* src, int64_t n, cudaMemcpyKind kind) {
   PGOLF_CUDA_CHECK(cudaMemcpyAsync(dst, src, size_t(n) * sizeof(T), kind, ctx.stream()));
@@ -149,8 +144,8 @@ double DeviceModel::forward(const int32_t* inputs, const int32_t* targets, int64
   const auto& c = plan_.cfg;
   const auto& P = plan_;
   const int64_t N = A.dims.N, d = A.dims.d, kv = A.dims.kv;
-  check_ids(inputs, N, A.dims.V);
-  check_ids(targets, N, A.dims.V);
+  check_token_ids(inputs, 0, N, A.dims.V);
+  check_token_ids(targets, 0, N, A.dims.V);
   copy_async(ctx_, A.ids, inputs, N, cudaMemcpyHostToDevice);
   copy_async(ctx_, A.targets, targets, N, cudaMemcpyHostToDevice);
   refresh_shadows();
