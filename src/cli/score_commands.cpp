@@ -242,6 +242,8 @@ void add_score_commands(CLI::App& app) {
       "eval",
       "Evaluate a checkpoint or an artifact: the validation split of --data (val_bpb), or the first "
               "B*T+1 tokens of a --tokens shard; --stride N for sliding windows");
+  eval->footer("Data parallel: mpirun -np N pgolf eval ... splits the windows (standard, "
+               "sliding, TTT) across N ranks; rank 0 prints (docs/distributed.md).");
   auto* tokens = add_score_options(eval, *eval_opt);
   auto* data = eval->add_option("--data", eval_opt->data,
                                 "Data directory whose validation split is scored");

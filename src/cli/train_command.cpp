@@ -17,6 +17,8 @@ void add_train_command(CLI::App& app) {
       "train",
       "Train a model; writes RUN_DIR: config.json, log.txt, metrics.jsonl, model.safetensors, "
       "model.pgolf (the artifact, scored after decoding), summary.json");
+  cmd->footer("Data parallel: mpirun -np N pgolf train ... runs N ranks over the same global "
+              "batch; only rank 0 prints and writes (docs/distributed.md).");
   opt->config.add_to(*cmd);
   cmd->add_option("--data", opt->train.data_dir,
                   "Data directory: *_train_*.bin, *_val_*.bin, tokenizer.model (pgolf data)");
