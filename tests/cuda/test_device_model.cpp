@@ -1,6 +1,6 @@
 // DeviceModel (model/cuda/device_model.h) against Model<float> (the proven CPU model) on the
-// same fp32 weights and tokens: the GPU forward of SPEC §2 must give the CPU's loss up to the
-// SPEC's mixed precision.
+// same fp32 weights and tokens: the GPU forward and backward of SPEC §2 must give the CPU's
+// loss and parameter gradients up to the SPEC's mixed precision.
 //
 // Tolerances. The GPU keeps every activation in bf16 (relative rounding 2^-9) and rounds the
 // GEMM operands (weights) to bf16; everything else is fp32 on both sides. A virtual layer
@@ -12,6 +12,16 @@
 // - Per-token losses: no averaging: bound 5e-2 relative plus 1e-2 of the largest loss.
 // - The mean forward() returns is the double sum of the losses token_losses() downloads:
 //   equal to the last bit (as Model's).
+// - Gradients, per tensor: max |g_gpu - g_cpu| / max |g_cpu| (the metric of tests/parity).
+//   The backward reads the forward's bf16 activations (the ~1% drift above) and rounds every
+//   activation gradient to bf16 once per op, about twice the forward's roundings per layer,
+//   again damped by the norms' backward; the weight gradients are fp32 sums over the N rows
+//   of products whose rounding errors are independent, so they average rather than add. The
+//   largest entries of a tensor then carry ~1e-2 relative error; normalising by the tensor's
+//   largest entry keeps its small, cancelling entries from failing alone. Bound 5e-2.
+//   An element whose CPU gradient is exactly zero (a table row no token reached, an inactive
+//   layer's tensors and rows at a depth stage) must be exactly zero on the GPU: nothing may
+//   write it.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -40,6 +50,8 @@ using pgolf::ModelPlan;
 
 constexpr double kLossRtol = 1e-2;
 constexpr double kTokenRtol = 5e-2, kTokenFloor = 1e-2;
+constexpr double kGradRtol = 5e-2;
+constexpr int64_t kAllRepeats = 1 << 20;  // set_active_repeats clamps to the schedule's
 
 // A preset's model keys (configs/NAME.json as embedded in the binary).
 ModelConfig preset_model(const std::string& name) {
@@ -100,33 +112,91 @@ std::vector<int32_t> random_tokens(int64_t n, int64_t vocab, int lane) {
   return ids;
 }
 
+// The CPU and the GPU model on the same weights at the same depth stage, and one batch.
+struct ModelPair {
+  pgolf::Model<float> cpu;
+  cuda::Context ctx;
+  cuda::DeviceModel gpu;
+  std::vector<int32_t> x, y;
+
+  ModelPair(const ModelConfig& cfg, int64_t B, int64_t T, int64_t active_repeats)
+      : cpu(pgolf::make_plan(cfg)),
+        gpu(ctx, cpu.plan()),
+        x(random_tokens(B * T, cfg.vocab_size, 0)),
+        y(random_tokens(B * T, cfg.vocab_size, 1)) {
+    init_weights(cpu, 3);
+    cpu.set_active_repeats(active_repeats);
+    gpu.upload(cpu.params());
+    gpu.set_active_repeats(active_repeats);
+  }
+};
+
 // The CPU and GPU forward of one batch, compared; active_repeats < the schedule's runs a
 // depth stage.
 void expect_forward_matches(const ModelConfig& cfg, int64_t B, int64_t T,
-                            int64_t active_repeats = 1 << 20) {
-  pgolf::Model<float> cpu_model(pgolf::make_plan(cfg));
-  init_weights(cpu_model, 3);
-  cpu_model.set_active_repeats(active_repeats);
-  cuda::Context ctx;
-  cuda::DeviceModel gpu_model(ctx, cpu_model.plan());
-  gpu_model.upload(cpu_model.params());
-  gpu_model.set_active_repeats(active_repeats);
-
-  const std::vector<int32_t> x = random_tokens(B * T, cfg.vocab_size, 0);
-  const std::vector<int32_t> y = random_tokens(B * T, cfg.vocab_size, 1);
-  const double want = cpu_model.forward(x.data(), y.data(), B, T);
-  const double got = gpu_model.forward(x.data(), y.data(), B, T);
+                            int64_t active_repeats = kAllRepeats) {
+  ModelPair m(cfg, B, T, active_repeats);
+  const double want = m.cpu.forward(m.x.data(), m.y.data(), B, T);
+  const double got = m.gpu.forward(m.x.data(), m.y.data(), B, T);
   std::printf("loss: CPU %.6f, GPU %.6f, relative difference %.2e\n", want, got,
               std::fabs(got - want) / want);
   EXPECT_NEAR(got, want, kLossRtol * want);
 
-  const std::vector<float> losses = gpu_model.token_losses();
-  const float* cpu_losses = cpu_model.token_losses();
+  const std::vector<float> losses = m.gpu.token_losses();
+  const float* cpu_losses = m.cpu.token_losses();
   pgolf::test::expect_close(losses, std::vector<float>(cpu_losses, cpu_losses + B * T),
                             kTokenRtol, kTokenFloor, "per-token losses");
   double total = 0;
   for (float l : losses) total += double(l);
   EXPECT_EQ(total / double(B * T), got);
+}
+
+// The CPU and GPU gradients of one batch, compared per tensor (header: kGradRtol; exact
+// zero where the CPU's element is zero). The GPU runs two backward passes at loss_scale 1/2
+// after zeroing a stale one, so zero_grads and accumulation are part of what is checked.
+// Returns how many tensors had an all-zero CPU gradient.
+int expect_gradients_match(const ModelConfig& cfg, int64_t B, int64_t T,
+                           int64_t active_repeats = kAllRepeats) {
+  ModelPair m(cfg, B, T, active_repeats);
+  m.cpu.params().zero_grads();
+  m.cpu.forward(m.x.data(), m.y.data(), B, T);
+  m.cpu.backward();
+  m.gpu.forward(m.x.data(), m.y.data(), B, T);
+  m.gpu.backward();  // stale: zero_grads below must clear it
+  m.gpu.zero_grads();
+  m.gpu.backward(0.5);
+  m.gpu.backward(0.5);
+  pgolf::ParamStore<float> got(m.cpu.plan().layout);
+  m.gpu.download_grads(got);
+
+  const auto& infos = m.cpu.plan().layout.infos();
+  int zero_tensors = 0;
+  double worst = 0;
+  std::string worst_name;
+  for (size_t i = 0; i < infos.size(); ++i) {
+    const pgolf::ParamInfo& p = infos[i];
+    const float* want = m.cpu.params().grad(int(i));
+    const float* have = got.grad(int(i));
+    double scale = 0, err = 0;
+    int64_t stray = 0;  // elements zero on the CPU but not on the GPU
+    for (int64_t k = 0; k < p.numel; ++k) {
+      scale = std::max(scale, std::fabs(double(want[k])));
+      const double e = std::fabs(double(have[k]) - double(want[k]));
+      err = std::isnan(e) ? INFINITY : std::max(err, e);
+      stray += want[k] == 0 && have[k] != 0;
+    }
+    EXPECT_EQ(stray, 0) << p.name << ": elements with a zero CPU gradient written on the GPU";
+    if (scale == 0) {
+      ++zero_tensors;
+      continue;
+    }
+    const double rel = err / scale;
+    EXPECT_LE(rel, kGradRtol) << p.name << ": max |g_gpu - g_cpu| / max |g_cpu|";
+    if (!(rel <= worst)) worst = rel, worst_name = p.name;
+  }
+  std::printf("gradients: %zu tensors, %d zero on the CPU, worst %s at %.2e\n", infos.size(),
+              zero_tensors, worst_name.c_str(), worst);
+  return zero_tensors;
 }
 
 // Host only: the configs the project trains pass the check; an unsupported head dim is an
@@ -145,9 +215,10 @@ TEST(CudaDeviceModel, UnsupportedFeaturesAreClearErrors) {
   }
 }
 
-// Host only: the activation plan's size (the device memory a forward needs), printed for the
-// configs of interest at the record's batch, and checked to grow linearly with the tokens
-// and to hold at least the logits (bf16 [N, V]) and every layer's kept stream tensors.
+// Host only: the activation plan's size (the device memory a forward and backward need, the
+// backward's scratch included), printed for the configs of interest at the record's batch,
+// and checked to grow linearly with the tokens and to hold at least the logits and their
+// gradient (bf16 [N, V] each) and every layer's kept stream tensors.
 TEST(CudaDeviceModel, ActivationPlanSizes) {
   for (const char* name : {"tiny", "record549"}) {
     const ModelPlan plan = pgolf::make_plan(preset_model(name));
@@ -157,7 +228,7 @@ TEST(CudaDeviceModel, ActivationPlanSizes) {
     std::printf("%s: activations at B=%lld, T=%lld: %.1f MiB; parameters fp32 %.1f MiB\n", name,
                 (long long)B, (long long)T, double(bytes) / (1 << 20),
                 double(plan.layout.total()) * 4 / (1 << 20));
-    EXPECT_GE(bytes, N * c.vocab_size * 2 + c.num_virtual() * N * c.model_dim * 2 * 8);
+    EXPECT_GE(bytes, 2 * N * c.vocab_size * 2 + c.num_virtual() * N * c.model_dim * 2 * 8);
     const int64_t half = cuda::DeviceModel::activation_bytes(plan, B / 2, T);
     EXPECT_NEAR(double(bytes), 2.0 * double(half), 1e-3 * double(bytes));
   }
@@ -177,6 +248,24 @@ TEST(CudaDeviceModel, EverythingOnForwardMatchesCpu) {
 TEST(CudaDeviceModel, EverythingOnFirstRepeatMatchesCpu) {
   PGOLF_REQUIRE_GPU();
   expect_forward_matches(everything_on(), 2, 48, 1);
+}
+
+TEST(CudaDeviceModel, TinyGradientsMatchCpu) {
+  PGOLF_REQUIRE_GPU();
+  expect_gradients_match(preset_model("tiny"), 2, 100);
+}
+
+TEST(CudaDeviceModel, EverythingOnGradientsMatchCpu) {
+  PGOLF_REQUIRE_GPU();
+  expect_gradients_match(everything_on(), 2, 48);
+}
+
+// A depth stage: the later repeats' own tensors (their layers' scalars, untied down
+// projections) and rows (loop embeddings, value scales) get no gradient, exactly, on both
+// sides; at least one whole tensor is such.
+TEST(CudaDeviceModel, EverythingOnFirstRepeatGradientsMatchCpu) {
+  PGOLF_REQUIRE_GPU();
+  EXPECT_GT(expect_gradients_match(everything_on(), 2, 48, 1), 0);
 }
 
 // Parameters go up and come back bitwise; a second, larger shape re-plans the activations

@@ -10,7 +10,7 @@ void DeviceArena::bind(DeviceBuffer<unsigned char>& storage) {
   for (auto& bind_slot : binders_) bind_slot(storage.data());
 }
 
-// The slots of model/activations.h's forward part, with the same optional-buffer rules.
+// The slots of model/activations.h, forward and backward, with the same optional-buffer rules.
 DeviceActivations::DeviceActivations(const ModelPlan& plan, int64_t B_, int64_t seq_) {
   const auto& c = plan.cfg;
   dims = {B_ * seq_, B_, seq_, c.model_dim, c.kv_dim(), c.num_heads, c.num_kv_heads,
@@ -28,17 +28,25 @@ DeviceActivations::DeviceActivations(const ModelPlan& plan, int64_t B_, int64_t 
     A.want(bigram_idx, N);
     A.want(hsum, N * d);
     A.want(be, N * c.bigram_dim);
-    if (plan.bigram_proj >= 0) A.want(bp, N * d);
+    A.want(dbe, N * c.bigram_dim);
+    if (plan.bigram_proj >= 0) { A.want(bp, N * d); A.want(dbp, N * d); }
   }
   if (c.ve_enabled) {
     A.want(ve_emb, N * c.ve_dim);
-    if (plan.ve_proj >= 0) A.want(ve_base, N * kv);
     A.want(ve_scaled, N * kv);
+    A.want(dve_scaled, N * kv);
+    A.want(dve_base, N * kv);
+    if (plan.ve_proj >= 0) { A.want(ve_base, N * kv); A.want(dve_emb, N * c.ve_dim); }
   }
   const bool pre_add = c.num_skips() > 0 || c.loop_embed || c.residual_ve_tables > 0 ||
                        c.cross_repeat;
   rve.assign(size_t(c.residual_ve_tables), nullptr);
+  drve.assign(size_t(c.residual_ve_tables), nullptr);
   for (auto& p : rve) A.want(p, N * d);
+  for (auto& p : drve) A.want(p, N * d);
+  dcross.assign(size_t(L), nullptr);
+  for (int64_t v = 0; v < L; ++v)
+    if (plan.wiring[size_t(v)].feeds_cross) A.want(dcross[size_t(v)], N * d);
   xs.assign(size_t(L + 1), nullptr);
   for (auto& x : xs) A.want(x, N * d);
   layers.resize(size_t(L));
@@ -58,14 +66,31 @@ DeviceActivations::DeviceActivations(const ModelPlan& plan, int64_t B_, int64_t 
     A.want(la.hpre, N * mh); A.want(la.act, N * mh); A.want(la.mo, N * d);
   }
   A.want(zf, N * d); A.want(final_rstd, N); A.want(logits, N * V); A.want(losses, N);
+
+  A.want(dloss, N); A.want(dlogits, N * V); A.want(dzf, N * d);
+  A.want(dcur, N * d); A.want(dnext, N * d); A.want(dx0, N * d);
+  A.want(dmid, N * d); A.want(dxin, N * d); A.want(dmo, N * d); A.want(dact, N * mh);
+  A.want(dhpre, N * mh); A.want(dm, N * d); A.want(do_, N * d); A.want(dyf, N * d);
+  if (c.gated_attention) { A.want(dy_x, N * d); A.want(dglogit, N * H); }
+  if (c.xsa_last_n > 0) A.want(dy_att, N * d);
+  A.want(da, N * d); A.want(dq, N * d); A.want(dqn, N * d); A.want(dq_norm, N * d);
+  A.want(dq_raw, N * d);
+  A.want(dk, N * kv); A.want(dk_norm, N * kv); A.want(dk_raw, N * kv); A.want(du, N * kv);
+  if (c.value_residual) { A.want(du_raw, N * kv); A.want(du0, N * kv); }
+  A.want(dhn, N * d); A.want(dhsum, N * d);
+  dskip.assign(size_t(c.num_skips()), nullptr);
+  for (auto& p : dskip) A.want(p, N * d);
 }
 
 void DeviceActivations::bind(DeviceBuffer<unsigned char>& storage) {
   arena_.bind(storage);
-  // Aliases for switched-off stages, so the forward reads one pointer per stage.
+  // Aliases for switched-off stages, so both passes read one pointer per stage.
   if (!hsum) hsum = tok;
   if (!hn) hn = xs[0];
-  if (be && !bp) bp = be;
+  if (be && !bp) {
+    bp = be;
+    dbp = dbe;
+  }
   if (ve_emb && !ve_base) ve_base = ve_emb;
   for (auto& la : layers)
     if (!la.u) la.u = la.u_raw;

@@ -1,9 +1,10 @@
-// DeviceActivations: what the GPU forward of SPEC §2 keeps for the backward, the twin of
-// model/activations.h in the CUDA backend's precision (SPEC mixed precision): bf16
-// activations, fp32 norms' rstd, attention lse and per-token losses, int32 token ids. Every
-// buffer is a slot of ONE device allocation, planned on the host once per (batch, seq)
-// (no device call: bytes() is known before anything is allocated) and then bound to a
-// storage buffer that only grows. Optional buffers exist only when their feature is on.
+// DeviceActivations: what the GPU forward of SPEC §2 keeps for the backward, and the
+// backward's scratch, the twin of model/activations.h in the CUDA backend's precision (SPEC
+// mixed precision): bf16 activations and activation gradients, fp32 norms' rstd, attention
+// lse, per-token losses and their gradient, int32 token ids. Every buffer is a slot of ONE
+// device allocation, planned on the host once per (batch, seq) (no device call: bytes() is
+// known before anything is allocated) and then bound to a storage buffer that only grows.
+// Optional buffers exist only when their feature is on.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -75,6 +76,20 @@ struct DeviceActivations {
   std::vector<DeviceLayerActs> layers;
   bf16 *zf, *logits;  // head: final norm, logits [N, V] (bf16, as the reference's autocast)
   float *final_rstd, *losses;
+
+  // Backward scratch, reused by every layer (names as Activations<T>'s); dloss in fp32, every
+  // other gradient bf16. dve_scaled is the gradient of ve_scale ⊙ ve_base, the tensor the
+  // GPU forward adds to each VE layer's values.
+  float* dloss;
+  bf16 *dlogits, *dzf, *dcur, *dnext, *dx0;
+  bf16 *dmid, *dxin, *dmo, *dact, *dhpre, *dm, *do_, *dyf, *dy_x = nullptr, *dglogit = nullptr;
+  bf16 *dy_att = nullptr, *da, *dq, *dqn, *dq_norm, *dq_raw, *dk, *dk_norm, *dk_raw, *du;
+  bf16 *du_raw = nullptr, *du0 = nullptr;
+  bf16 *dve_scaled = nullptr, *dve_base = nullptr, *dve_emb = nullptr;
+  bf16 *dhn, *dhsum, *dbp = nullptr, *dbe = nullptr;
+  std::vector<bf16*> drve;    // per residual VE table: gradient of its rows
+  std::vector<bf16*> dskip;   // per U-Net skip: gradient of its encoder output
+  std::vector<bf16*> dcross;  // per layer feeding a cross-repeat: gradient of its output there
 
   // Plans every slot for (B, seq); host only.
   DeviceActivations(const ModelPlan& plan, int64_t B, int64_t seq);
