@@ -38,19 +38,14 @@ Model<T>::Model(ModelPlan plan) : plan_(std::move(plan)), params_(plan_.layout) 
 
 template <typename T>
 void Model<T>::set_active_repeats(int64_t k) {
-  PGOLF_CHECK(k >= 1, "internal: a depth stage needs at least one repeat, got ", k);
-  active_repeats_ = std::min(k, plan_.cfg.num_repeats());
-  wiring_ = make_wiring(plan_.cfg, active_repeats_);
-  active_.clear();
-  for (int64_t v = 0; v < int64_t(wiring_.size()); ++v)
-    if (wiring_[size_t(v)].active) active_.push_back(v);
+  stage_ = depth_stage(plan_.cfg, k);
   backward_ready_ = false;
 }
 
 // The stream leaving the last active layer: the head's input.
 template <typename T>
 T* Model<T>::final_stream() {
-  return acts_->xs[size_t(active_.back() + 1)];
+  return acts_->xs[size_t(stage_.active.back() + 1)];
 }
 
 template <typename T>
@@ -65,7 +60,7 @@ const T* Model<T>::token_losses() const {
 // Virtual layer v's wiring, scalars, block matrices and activations.
 template <typename T>
 typename Model<T>::LayerRefs Model<T>::layer(int64_t v) {
-  return {wiring_[size_t(v)], plan_.layers[size_t(v)], plan_.layer_mats[size_t(v)],
+  return {stage_.wiring[size_t(v)], plan_.layers[size_t(v)], plan_.layer_mats[size_t(v)],
           acts_->layers[size_t(v)]};
 }
 
@@ -134,7 +129,7 @@ void Model<T>::trunk_forward(const int32_t* inputs, int64_t B, int64_t seq) {
   for (size_t j = 0; j < P.value_embeds.size(); ++j)
     embedding_forward(A.ids.data(), W(P.value_embeds[j]), A.rve[j], N, d);
 
-  for (int64_t v : active_) block_forward(v);
+  for (int64_t v : stage_.active) block_forward(v);
 }
 
 // Head: rms → logits (tied or untied) → softcap → cross-entropy, on rows [first, seq) of
@@ -251,7 +246,7 @@ void Model<T>::backward(double loss_scale) {
   for (T* p : A.dskip) zero(p, N * d);
   for (T* p : A.dcross) if (p) zero(p, N * d);
   for (T* p : A.drve) zero(p, N * d);
-  for (auto v = active_.rbegin(); v != active_.rend(); ++v) block_backward(*v, dcur, dnext);
+  for (auto v = stage_.active.rbegin(); v != stage_.active.rend(); ++v) block_backward(*v, dcur, dnext);
   for (size_t j = 0; j < P.value_embeds.size(); ++j)
     embedding_backward(A.ids.data(), A.drve[j], G(P.value_embeds[j]), N, d);
 
@@ -394,7 +389,7 @@ void Model<T>::block_backward(int64_t v, T*& dcur, T*& dnext) {
 template <typename T>
 void Model<T>::pre_add_forward(int64_t v, const T* in) {
   auto& A = *acts_;
-  const auto& w = wiring_[size_t(v)];
+  const auto& w = stage_.wiring[size_t(v)];
   const int64_t N = A.dims.N, d = A.dims.d, J = int64_t(plan_.value_embeds.size());
   T* x = A.layers[size_t(v)].x_pre;
   auto W = [&](int i) { return params_.value(i); };
@@ -417,7 +412,7 @@ void Model<T>::pre_add_forward(int64_t v, const T* in) {
 template <typename T>
 void Model<T>::pre_add_backward(int64_t v, const T* dx) {
   auto& A = *acts_;
-  const auto& w = wiring_[size_t(v)];
+  const auto& w = stage_.wiring[size_t(v)];
   const int64_t N = A.dims.N, d = A.dims.d, J = int64_t(plan_.value_embeds.size());
   T* const none = nullptr;
   auto W = [&](int i) { return params_.value(i); };

@@ -38,9 +38,9 @@ class Model {
   // repeat index < k run (k >= num_repeats: all, the default); the U-Net is rebuilt over
   // them. Parameters of inactive layers get no gradient.
   void set_active_repeats(int64_t k);
-  int64_t active_repeats() const { return active_repeats_; }
-  const std::vector<int64_t>& active_layers() const { return active_; }
-  const std::vector<LayerWiring>& wiring() const { return wiring_; }
+  int64_t active_repeats() const { return stage_.repeats; }
+  const std::vector<int64_t>& active_layers() const { return stage_.active; }
+  const std::vector<LayerWiring>& wiring() const { return stage_.wiring; }
 
   // Mean cross-entropy of `targets` given `inputs`, both B sequences of seq_len tokens,
   // row-major [B, seq_len]. Token ids must be below vocab_size. Keeps what backward needs.
@@ -105,9 +105,7 @@ class Model {
 
   ModelPlan plan_;
   ParamStore<T> params_;
-  std::vector<LayerWiring> wiring_;  // of the current depth stage
-  std::vector<int64_t> active_;      // its layers, in order
-  int64_t active_repeats_ = 0;
+  DepthStage stage_;  // the current depth stage
   Buffer<T> arena_storage_;  // shared by every (batch, seq) shape this model has seen
   std::unique_ptr<Activations<T>> acts_;
   LinearObserver linear_observer_;

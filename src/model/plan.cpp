@@ -1,7 +1,10 @@
 #include "model/plan.h"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
+
+#include "core/error.h"
 
 namespace pgolf {
 namespace {
@@ -164,6 +167,16 @@ std::vector<LayerWiring> make_wiring(const ModelConfig& cfg, int64_t active_repe
     w.pre_add = w.active && (w.skip_in >= 0 || cfg.loop_embed || cfg.residual_ve_tables > 0 ||
                              w.cross_from >= 0);
   return wiring;
+}
+
+DepthStage depth_stage(const ModelConfig& cfg, int64_t k) {
+  PGOLF_CHECK(k >= 1, "internal: a depth stage needs at least one repeat, got ", k);
+  DepthStage s;
+  s.repeats = std::min(k, cfg.num_repeats());
+  s.wiring = make_wiring(cfg, s.repeats);
+  for (int64_t v = 0; v < int64_t(s.wiring.size()); ++v)
+    if (s.wiring[size_t(v)].active) s.active.push_back(v);
+  return s;
 }
 
 }  // namespace pgolf

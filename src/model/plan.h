@@ -75,4 +75,13 @@ ModelPlan make_plan(const ModelConfig& cfg);
 // active_repeats >= cfg.num_repeats()): U-Net rebuilt over the active list.
 std::vector<LayerWiring> make_wiring(const ModelConfig& cfg, int64_t active_repeats);
 
+// A depth stage (docs/recurrence.md "Switching depth"): k repeats, clamped to the config's
+// (k >= 1), their wiring, and the active layers in order. What the CPU and GPU models run.
+struct DepthStage {
+  int64_t repeats = 0;
+  std::vector<LayerWiring> wiring;
+  std::vector<int64_t> active;
+};
+DepthStage depth_stage(const ModelConfig& cfg, int64_t k);
+
 }  // namespace pgolf

@@ -74,12 +74,7 @@ DeviceModel::DeviceModel(Context& ctx, ModelPlan plan) : ctx_(ctx), plan_(std::m
 DeviceModel::~DeviceModel() = default;
 
 void DeviceModel::set_active_repeats(int64_t k) {
-  PGOLF_CHECK(k >= 1, "internal: a depth stage needs at least one repeat, got ", k);
-  active_repeats_ = std::min(k, plan_.cfg.num_repeats());
-  wiring_ = make_wiring(plan_.cfg, active_repeats_);
-  active_.clear();
-  for (int64_t v = 0; v < int64_t(wiring_.size()); ++v)
-    if (wiring_[size_t(v)].active) active_.push_back(v);
+  stage_ = depth_stage(plan_.cfg, k);
   backward_ready_ = false;
 }
 
@@ -201,7 +196,7 @@ double DeviceModel::forward(const int32_t* inputs, const int32_t* targets, int64
   for (size_t j = 0; j < P.value_embeds.size(); ++j)
     embedding_forward(ctx_, A.ids, W(P.value_embeds[j]), A.rve[j], N, d);
 
-  for (int64_t v : active_) block_forward(v);
+  for (int64_t v : stage_.active) block_forward(v);
   head_forward();
   backward_ready_ = true;
 
@@ -214,7 +209,7 @@ double DeviceModel::forward(const int32_t* inputs, const int32_t* targets, int64
 void DeviceModel::block_forward(int64_t v) {
   auto& A = *acts_;
   const auto& c = plan_.cfg;
-  const LayerWiring& w = wiring_[size_t(v)];
+  const LayerWiring& w = stage_.wiring[size_t(v)];
   const LayerParams& lp = plan_.layers[size_t(v)];
   const BlockParams& bp = plan_.layer_mats[size_t(v)];
   DeviceLayerActs& la = A.layers[size_t(v)];
@@ -273,7 +268,7 @@ void DeviceModel::block_forward(int64_t v) {
 // in that order (docs/recurrence.md), as the CPU's pre_add_forward.
 void DeviceModel::pre_add_forward(int64_t v, const bf16* in) {
   auto& A = *acts_;
-  const LayerWiring& w = wiring_[size_t(v)];
+  const LayerWiring& w = stage_.wiring[size_t(v)];
   const int64_t N = A.dims.N, d = A.dims.d, J = int64_t(plan_.value_embeds.size());
   bf16* x = A.layers[size_t(v)].x_pre;
   if (w.skip_in >= 0) {
@@ -293,7 +288,7 @@ void DeviceModel::pre_add_forward(int64_t v, const bf16* in) {
 
 // The stream leaving the last active layer: the head's input.
 const bf16* DeviceModel::final_stream() const {
-  return acts_->xs[size_t(active_.back() + 1)];
+  return acts_->xs[size_t(stage_.active.back() + 1)];
 }
 
 // Head: rms → logits (tied or untied; bf16 as the reference's autocast head gives them) →
@@ -341,7 +336,7 @@ void DeviceModel::backward(double loss_scale) {
   for (bf16* p : A.dcross)
     if (p) zero(ctx_, p, N * d);
   for (bf16* p : A.drve) zero(ctx_, p, N * d);
-  for (auto v = active_.rbegin(); v != active_.rend(); ++v) block_backward(*v, dcur, dnext);
+  for (auto v = stage_.active.rbegin(); v != stage_.active.rend(); ++v) block_backward(*v, dcur, dnext);
   for (size_t j = 0; j < P.value_embeds.size(); ++j)
     embedding_backward(ctx_, A.ids, A.drve[j], G(P.value_embeds[j]), N, d);
 
@@ -391,7 +386,7 @@ void DeviceModel::backward(double loss_scale) {
 void DeviceModel::block_backward(int64_t v, bf16*& dcur, bf16*& dnext) {
   auto& A = *acts_;
   const auto& c = plan_.cfg;
-  const LayerWiring& w = wiring_[size_t(v)];
+  const LayerWiring& w = stage_.wiring[size_t(v)];
   const LayerParams& lp = plan_.layers[size_t(v)];
   const BlockParams& bp = plan_.layer_mats[size_t(v)];
   const DeviceLayerActs& la = A.layers[size_t(v)];
@@ -495,7 +490,7 @@ void DeviceModel::block_backward(int64_t v, bf16*& dcur, bf16*& dnext) {
 // the added tensors and their scales, as the CPU's pre_add_backward.
 void DeviceModel::pre_add_backward(int64_t v, const bf16* dx) {
   auto& A = *acts_;
-  const LayerWiring& w = wiring_[size_t(v)];
+  const LayerWiring& w = stage_.wiring[size_t(v)];
   const int64_t N = A.dims.N, d = A.dims.d, J = int64_t(plan_.value_embeds.size());
   if (w.skip_in >= 0)
     scaled_add_backward(ctx_, dx, A.xs[size_t(w.skip_from + 1)],

@@ -40,7 +40,7 @@ class DeviceModel {
 
   // The depth stage, as Model::set_active_repeats (docs/recurrence.md "Switching depth").
   void set_active_repeats(int64_t k);
-  int64_t active_repeats() const { return active_repeats_; }
+  int64_t active_repeats() const { return stage_.repeats; }
 
   // The fp32 parameters: one copy of ParamStore<float>::values() each way (same layout).
   void upload(const ParamStore<float>& params);
@@ -84,9 +84,7 @@ class DeviceModel {
 
   Context& ctx_;
   ModelPlan plan_;
-  std::vector<LayerWiring> wiring_;  // of the current depth stage
-  std::vector<int64_t> active_;      // its layers, in order
-  int64_t active_repeats_ = 0;
+  DepthStage stage_;  // the current depth stage
   DeviceBuffer<float> params_;
   DeviceBuffer<float> grads_;
   std::vector<int64_t> shadow_offset_;  // per parameter: its offset in shadows_, or -1
