@@ -20,16 +20,16 @@ MuonShards::MuonShards(Muon<float>& muon, const dist::Comm& comm) : muon_(muon),
   const auto& params = muon_.params();
   std::vector<double> cost;
   for (const auto& p : params) cost.push_back(newton_schulz_cost(p.rows, p.cols));
-  owner_ = deal_largest_first(cost, comm_.size());
+  const std::vector<int> owner = deal_largest_first(cost, comm_.size());
   // Each rank's piece lists its matrices largest first.
   by_rank_.assign(size_t(comm_.size()), {});
   counts_.assign(size_t(comm_.size()), 0);
   for (size_t i : largest_first(cost)) {
-    by_rank_[size_t(owner_[i])].push_back(i);
-    counts_[size_t(owner_[i])] += params[i].numel();
+    by_rank_[size_t(owner[i])].push_back(i);
+    counts_[size_t(owner[i])] += params[i].numel();
   }
   owned_.resize(params.size());
-  for (size_t i = 0; i < params.size(); ++i) owned_[i] = owner_[i] == comm_.rank();
+  for (size_t i = 0; i < params.size(); ++i) owned_[i] = owner[i] == comm_.rank();
   if (comm_.distributed()) {
     all_.resize(std::accumulate(counts_.begin(), counts_.end(), int64_t(0)));
     own_.resize(counts_[size_t(comm_.rank())]);

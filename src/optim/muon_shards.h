@@ -29,8 +29,6 @@ class MuonShards {
 
   // Which matrices this rank updates (Muon::step's `only`).
   const std::vector<bool>& owned() const { return owned_; }
-  // The rank that updates matrix i.
-  int owner(size_t i) const { return owner_[i]; }
 
   // Step 1: starts summing the gradients across ranks; finish_gradients() waits and
   // returns the sums of this rank's own matrices, packed (the caller may scale them, e.g.
@@ -56,7 +54,6 @@ class MuonShards {
 
   Muon<float>& muon_;
   const dist::Comm& comm_;
-  std::vector<int> owner_;
   std::vector<bool> owned_;
   std::vector<std::vector<size_t>> by_rank_;  // each rank's matrices, largest first
   std::vector<int64_t> counts_;              // elements per rank
