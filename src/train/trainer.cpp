@@ -140,7 +140,7 @@ struct Run {
         1, t.val_batch_size / (accum * comm.size()) / t.effective_eval_seq_len());
   }
 
-  // The largest of the ranks' values: one view of the wall clock and of Ctrl-C for all.
+  // The largest of the ranks' values: one view of the wall clock for all.
   double agreed(double mine) const {
     comm.all_reduce_max(std::span<double>(&mine, 1));
     return mine;
@@ -391,7 +391,13 @@ TrainOutcome train(RunConfig cfg, const TrainOptions& opt_in) {
                        "--data %s", (long long)p.step, opt.out_dir.c_str(), opt.data_dir.c_str()));
       return TrainOutcome::kStopped;
     }
-    if (run.agreed(g_interrupted ? 1.0 : 0.0) > 0) {  // Ctrl-C on any rank stops them all
+    const auto step_start = Clock::now();
+    const double waited_before = comm.waited_ms();
+    // One all-reduce per step start for both: Ctrl-C on any rank stops them all, and the
+    // ranks share one clock (the latest).
+    double now[2] = {g_interrupted ? 1.0 : 0.0, p.training_ms + ms_since(t0)};
+    comm.all_reduce_max(now);
+    if (now[0] > 0) {
       p.training_ms += ms_since(t0);
       run.save_checkpoint_now();
       run.log.line(fmt("interrupted at step %lld; checkpoint saved, continue with: pgolf train "
@@ -400,9 +406,7 @@ TrainOutcome train(RunConfig cfg, const TrainOptions& opt_in) {
       return TrainOutcome::kInterrupted;
     }
 
-    const auto step_start = Clock::now();
-    const double waited_before = comm.waited_ms();
-    const double elapsed_ms = run.agreed(p.training_ms + ms_since(t0));
+    const double elapsed_ms = now[1];
     switch_depth(stage_at(elapsed_ms), "");  // stages only grow
     const double scale = lr_multiplier(t, p.step, elapsed_ms);
     if (t.late_qat_threshold > 0 && scale < t.late_qat_threshold && !p.qat_active) {
