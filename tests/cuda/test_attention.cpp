@@ -16,18 +16,14 @@
 #include "cuda/cuda_test_support.h"
 #include "kernels/cpu/attention.h"
 #include "kernels/cuda/attention.h"
+#include "support/attention_shape.h"
 
 namespace {
 
 namespace cuda = pgolf::cuda;
 using namespace pgolf::test;
 
-struct Shape {
-  int64_t B, T, H, Hkv, hd;
-  int64_t q_size() const { return B * T * H * hd; }
-  int64_t kv_size() const { return B * T * Hkv * hd; }
-  int64_t lse_size() const { return B * H * T; }
-};
+using Shape = pgolf::test::AttentionShape;
 
 const Shape kShapes[] = {
     {2, 77, 4, 4, 64},    // GQA ratio 1; T past one 64-row tile, not a multiple of it

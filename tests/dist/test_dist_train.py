@@ -184,19 +184,16 @@ def main():
         except (OSError, ValueError):
             return None
 
-    res = victim_run("killed", signal.SIGKILL, "300")
-    if res:
-        rc, took, err = res
-        check(rc != 0 and took <= 60 and "rank 0 of 2" in err,
-              f"rank 1 killed: the job exits {rc} after {took:.1f} s with rank 0's message "
-              f"{[l for l in err.splitlines() if 'rank 0 of 2' in l][:1]}")
     # 4b. Stop rank 1 (it hangs, nobody exits): the watchdog must end rank 0's wait.
-    res = victim_run("hung", signal.SIGSTOP, "5")
-    if res:
-        rc, took, err = res
-        check(rc != 0 and took <= 60 and "has waited" in err,
-              f"rank 1 hung: the job exits {rc} after {took:.1f} s with the watchdog's message "
-              f"{[l for l in err.splitlines() if 'has waited' in l][:1]}")
+    for name, sig, timeout, needle, whose in (
+            ("killed", signal.SIGKILL, "300", "rank 0 of 2", "rank 0's"),
+            ("hung", signal.SIGSTOP, "5", "has waited", "the watchdog's")):
+        res = victim_run(name, sig, timeout)
+        if res:
+            rc, took, err = res
+            check(rc != 0 and took <= 60 and needle in err,
+                  f"rank 1 {name}: the job exits {rc} after {took:.1f} s with {whose} message "
+                  f"{[l for l in err.splitlines() if needle in l][:1]}")
 
     # 5. Commands that do not split their work refuse several ranks.
     r = subprocess.run(mpi + ["inspect", os.path.join(one, "model.pgolf")], capture_output=True,

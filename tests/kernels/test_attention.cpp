@@ -8,18 +8,14 @@
 #include <vector>
 
 #include "kernels/cpu/attention.h"
+#include "support/attention_shape.h"
 #include "support/gradcheck.h"
 
 namespace {
 
 using pgolf::test::random_vector;
 
-struct Shape {
-  int64_t B, T, H, Hkv, hd;
-  int64_t q_size() const { return B * T * H * hd; }
-  int64_t kv_size() const { return B * T * Hkv * hd; }
-  int64_t lse_size() const { return B * H * T; }
-};
+using Shape = pgolf::test::AttentionShape;
 
 // Small shapes inside one tile, and shapes crossing the 64-wide tiles at odd lengths.
 const Shape kShapes[] = {
