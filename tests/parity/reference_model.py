@@ -283,15 +283,16 @@ def bigram_hash(x, Bv):
     return idx
 
 
-def rope_tables(T, rd, base, train_seq_len):
-    """cos, sin [T, rd/2] float64; base rescaled when T > train_seq_len."""
+def rope_tables(T, rd, base, train_seq_len, device=None):
+    """cos, sin [T, rd/2] float64 (on `device`; default CPU); base rescaled when
+    T > train_seq_len."""
     if T > train_seq_len:
         if rd <= 2:
             raise ValueError("the RoPE base rescale needs rope_dims > 2")
         base = base * (T / train_seq_len) ** (rd / (rd - 2))
-    j = torch.arange(rd // 2, dtype=torch.float64)
+    j = torch.arange(rd // 2, dtype=torch.float64, device=device)
     inv_freq = 1.0 / (base ** (2.0 * j / rd))
-    t = torch.arange(T, dtype=torch.float64)
+    t = torch.arange(T, dtype=torch.float64, device=device)
     ang = t[:, None] * inv_freq[None, :]
     return torch.cos(ang), torch.sin(ang)
 
@@ -313,16 +314,27 @@ def causal_gqa_attention(q, k, u):
     B, T, H, hd = q.shape
     Hkv = k.shape[2]
     group = H // Hkv
-    kv_of_head = torch.arange(H) // group
+    kv_of_head = torch.arange(H, device=q.device) // group
     kh = k[:, :, kv_of_head, :]  # [B,T,H,hd]
     uh = u[:, :, kv_of_head, :]
     scores = torch.einsum("bthd,bshd->bhts", q, kh) / math.sqrt(hd)
-    allowed = torch.ones(T, T, dtype=torch.bool).tril()  # s <= t
+    allowed = torch.ones(T, T, dtype=torch.bool, device=q.device).tril()  # s <= t
     scores = scores.masked_fill(~allowed, float("-inf"))
     smax = scores.max(dim=-1, keepdim=True).values
     e = torch.exp(scores - smax)  # exp(-inf) = 0 on masked entries
     p = e / e.sum(dim=-1, keepdim=True)
     return torch.einsum("bhts,bshd->bthd", p, uh)
+
+
+def sdpa_gqa_attention(q, k, u, dtype):
+    """causal_gqa_attention by torch's fused F.scaled_dot_product_attention (torch >= 2.5:
+    enable_gqa), on q, k, u cast to `dtype`; the result is in `dtype`. Not used by the parity
+    tests (torch 1.13 has no such call): bench/cuda_step.py runs it on a GPU, where it selects
+    the flash-attention backend."""
+    y = torch.nn.functional.scaled_dot_product_attention(
+        q.to(dtype).transpose(1, 2), k.to(dtype).transpose(1, 2), u.to(dtype).transpose(1, 2),
+        is_causal=True, enable_gqa=q.shape[2] != k.shape[2])
+    return y.transpose(1, 2)
 
 
 def leaky_relu(z, slope):
@@ -331,12 +343,15 @@ def leaky_relu(z, slope):
 
 # ----------------------------------------------------------------------------- model
 
-def forward_logits(P, cfg, x, on_linear_input=None, active_repeats=None):
+def forward_logits(P, cfg, x, on_linear_input=None, active_repeats=None, sdpa_dtype=None):
     """P: dict name -> float64 tensor; x: int64 [B,T]. Returns logits [B,T,V] (softcapped).
     on_linear_input, if given, is called as on_linear_input(name, inp) with the input
     [B,T,in] of every block matrix (the parameter name it runs: blocks.{p}.* or an untied
     repeats.{v}.*), for GPTQ calibration. active_repeats=k runs only the virtual layers with
-    rep(v) < k (docs/recurrence.md, "Switching depth"); None runs them all."""
+    rep(v) < k (docs/recurrence.md, "Switching depth"); None runs them all.
+    sdpa_dtype (e.g. torch.bfloat16) computes attention with sdpa_gqa_attention in that dtype
+    instead of the written-out causal_gqa_attention (bench/cuda_step.py, on a GPU); every
+    tensor made here is made on x's device."""
     D = Dims(cfg)
     B, T = x.shape
     d, H, Hkv, hd = D.d, D.H, D.Hkv, D.hd
@@ -365,7 +380,8 @@ def forward_logits(P, cfg, x, on_linear_input=None, active_repeats=None):
     # #784's residual value embeddings: raw table rows, added to the stream
     res_ve = [P[f"value_embeds.{j}.weight"][x] for j in range(D.J)]  # each [B,T,d]
 
-    cos, sin = rope_tables(T, D.rd, float(cfg["rope_base"]), int(cfg["rope_train_seq_len"]))
+    cos, sin = rope_tables(T, D.rd, float(cfg["rope_base"]), int(cfg["rope_train_seq_len"]),
+                           device=h.device)
     cos, sin = cos.to(h.dtype), sin.to(h.dtype)  # float64 tables, in the model dtype
     slope = float(cfg["negative_slope"])
 
@@ -421,12 +437,15 @@ def forward_logits(P, cfg, x, on_linear_input=None, active_repeats=None):
         k = apply_rope(k, cos, sin, D.rd)
         q = q * S("attn.q_gain")[None, None, :, None]
 
-        y = causal_gqa_attention(q, k, u)  # [B,T,H,hd]
+        if sdpa_dtype is None:
+            y = causal_gqa_attention(q, k, u)  # [B,T,H,hd]
+        else:
+            y = sdpa_gqa_attention(q, k, u, sdpa_dtype)
 
         if D.xsa[v]:
             norm = torch.sqrt((u * u).sum(dim=-1, keepdim=True))
             n = u / torch.clamp(norm, min=NORMALIZE_EPS)
-            n_h = n[:, :, torch.arange(H) // (H // Hkv), :]
+            n_h = n[:, :, torch.arange(H, device=n.device) // (H // Hkv), :]
             y = y - (y * n_h).sum(dim=-1, keepdim=True) * n_h
 
         if cfg["gated_attention"]:

@@ -163,10 +163,13 @@ def zeropower_via_newtonschulz5(G, steps=5, eps=NS_EPS):
 
 
 class Muon:
-    """The reference's Muon (nesterov) on a list of 2-D tensors, world_size 1."""
+    """The reference's Muon (nesterov) on a list of 2-D tensors, world_size 1.
+    newton_schulz(G, steps) replaces zeropower_via_newtonschulz5 when given (e.g. a
+    torch.compile'd bf16 one, as the reference runs it: bench/cuda_step.py)."""
 
-    def __init__(self, params, lr, momentum, weight_decay, backend_steps=5):
+    def __init__(self, params, lr, momentum, weight_decay, backend_steps=5, newton_schulz=None):
         self.params = list(params)
+        self.newton_schulz = newton_schulz or zeropower_via_newtonschulz5
         self.lr = lr
         self.base_lr = lr
         self.momentum = momentum
@@ -185,7 +188,7 @@ class Muon:
             buf = self.bufs[i]
             buf.mul_(self.momentum).add_(g)
             g = g.add(buf, alpha=self.momentum)
-            u = zeropower_via_newtonschulz5(g, steps=self.backend_steps)
+            u = self.newton_schulz(g, steps=self.backend_steps)
             u = u * max(1, g.size(0) / g.size(1)) ** 0.5
             if self.weight_decay > 0.0:
                 p.mul_(1.0 - self.lr * self.weight_decay)
@@ -251,6 +254,53 @@ class DistributedTokenLoader:
 
 # ----------------------------------------------------------------------------- training
 
+def build_optimizers(P, cfg_model, cfg_train, adam_fused=False, newton_schulz=None):
+    """(AdamW/Adam optimizers, Muon) over the dict P (name -> tensor) by optimizer_groups;
+    cfg_model / cfg_train full configs. The Adams run per tensor (foreach=False), or fused
+    (adam_fused, CUDA: as the reference on a GPU); newton_schulz as in Muon."""
+    groups = optimizer_groups(list(P), cfg_model)
+    betas = (float(cfg_train["beta1"]), float(cfg_train["beta2"]))
+    eps = float(cfg_train["adam_eps"])
+    adam_wd = float(cfg_train["adam_wd"])
+    impl = dict(fused=True) if adam_fused else dict(foreach=False)
+    embed_lr = float(cfg_train["tied_embed_lr"] if cfg_model["tie_embeddings"]
+                     else cfg_train["embed_lr"])
+    optimizers = []
+    if groups["embed"]:
+        optimizers.append(torch.optim.AdamW(
+            [{"params": [P[n] for n in groups["embed"]], "lr": embed_lr, "base_lr": embed_lr}],
+            betas=betas, eps=eps, weight_decay=adam_wd, **impl))
+    muon = Muon([P[n] for n in groups["muon"]], lr=float(cfg_train["matrix_lr"]),
+                momentum=float(cfg_train["muon_momentum"]),
+                weight_decay=float(cfg_train["muon_wd"]),
+                backend_steps=int(cfg_train["muon_backend_steps"]),
+                newton_schulz=newton_schulz)
+    if groups["scalar"]:
+        lr = float(cfg_train["scalar_lr"])
+        optimizers.append(torch.optim.AdamW(
+            [{"params": [P[n] for n in groups["scalar"]], "lr": lr, "base_lr": lr}],
+            betas=betas, eps=eps, weight_decay=adam_wd, **impl))
+    if groups["head"]:
+        lr = float(cfg_train["head_lr"])
+        optimizers.append(torch.optim.Adam(
+            [{"params": [P[n] for n in groups["head"]], "lr": lr, "base_lr": lr}],
+            betas=betas, eps=eps, weight_decay=0.0, **impl))
+    return optimizers, muon
+
+
+def apply_schedule(step, cfg_train, optimizers, muon):
+    """Sets the LR multiplier and Muon momentum before step `step` (= completed steps) on
+    every optimizer; returns (lr multiplier, momentum)."""
+    mom = muon_momentum(step, cfg_train)
+    muon.momentum = mom
+    scale = lr_mul(step, cfg_train)
+    for opt in optimizers:
+        for group in opt.param_groups:
+            group["lr"] = group["base_lr"] * scale
+    muon.lr = muon.base_lr * scale
+    return scale, mom
+
+
 def _check_supported(cfg_train):
     if float(cfg_train["max_wallclock_seconds"]) > 0:
         raise ValueError("reference trainer: max_wallclock_seconds must be 0 (the wall-clock "
@@ -290,31 +340,7 @@ def train(params_f32, cfg_model, cfg_train, train_shard_paths, steps, dtype=torc
             raise ValueError(f"{n}: shape {list(t.shape)} != {list(want[n])}")
         P[n] = t.requires_grad_(True)
 
-    groups = optimizer_groups(list(P), cfg_model)
-    betas = (float(cfg_train["beta1"]), float(cfg_train["beta2"]))
-    eps = float(cfg_train["adam_eps"])
-    adam_wd = float(cfg_train["adam_wd"])
-    embed_lr = float(cfg_train["tied_embed_lr"] if cfg_model["tie_embeddings"]
-                     else cfg_train["embed_lr"])
-    optimizers = []
-    if groups["embed"]:
-        optimizers.append(torch.optim.AdamW(
-            [{"params": [P[n] for n in groups["embed"]], "lr": embed_lr, "base_lr": embed_lr}],
-            betas=betas, eps=eps, weight_decay=adam_wd, foreach=False))
-    muon = Muon([P[n] for n in groups["muon"]], lr=float(cfg_train["matrix_lr"]),
-                momentum=float(cfg_train["muon_momentum"]),
-                weight_decay=float(cfg_train["muon_wd"]),
-                backend_steps=int(cfg_train["muon_backend_steps"]))
-    if groups["scalar"]:
-        lr = float(cfg_train["scalar_lr"])
-        optimizers.append(torch.optim.AdamW(
-            [{"params": [P[n] for n in groups["scalar"]], "lr": lr, "base_lr": lr}],
-            betas=betas, eps=eps, weight_decay=adam_wd, foreach=False))
-    if groups["head"]:
-        lr = float(cfg_train["head_lr"])
-        optimizers.append(torch.optim.Adam(
-            [{"params": [P[n] for n in groups["head"]], "lr": lr, "base_lr": lr}],
-            betas=betas, eps=eps, weight_decay=0.0, foreach=False))
+    optimizers, muon = build_optimizers(P, cfg_model, cfg_train)
 
     ga = effective_grad_accum(cfg_train)
     seq_len = int(cfg_train["train_seq_len"])
@@ -343,13 +369,7 @@ def train(params_f32, cfg_model, cfg_train, train_shard_paths, steps, dtype=torc
             (loss * (1.0 / ga)).backward()
         train_loss /= ga
 
-        mom = muon_momentum(step, cfg_train)
-        muon.momentum = mom
-        scale = lr_mul(step, cfg_train)
-        for opt in optimizers:
-            for group in opt.param_groups:
-                group["lr"] = group["base_lr"] * scale
-        muon.lr = muon.base_lr * scale
+        scale, mom = apply_schedule(step, cfg_train, optimizers, muon)
 
         for t in all_params:  # every tensor takes part in the step (zero when unused)
             if t.grad is None:
