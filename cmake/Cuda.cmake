@@ -1,6 +1,7 @@
 # The CUDA backend (issue 7, docs/cuda.md): src/kernels/cuda/ (kernels, .cu, and their plain
 # C++ headers), src/core/cuda/ (the runtime layer: errors, devices, buffers, the
-# stream/cuBLASLt context) and src/model/cuda/ (the model on the GPU), added to pgolf_core.
+# stream/cuBLASLt context, CUDA graphs), src/model/cuda/ (the model on the GPU), src/eval/cuda/
+# (scoring on the GPU) and src/train/cuda/ (the training step on the GPU), added to pgolf_core.
 # Included from the top-level CMakeLists.txt after pgolf_core exists; the top level keeps
 # every src/*/cuda/ folder out of its source glob, so PGOLF_CUDA=OFF builds exactly the
 # CPU-only library (src/dist/cuda/ comes with cmake/Nccl.cmake).
@@ -59,11 +60,12 @@ if(NOT DEFINED CMAKE_CUDA20_STANDARD_COMPILE_OPTION)
 endif()
 find_package(CUDAToolkit REQUIRED)
 
-# src/model/cuda/ (the model on the GPU) calls the kernels' wrappers: plain C++.
+# The folders above the kernels call the kernels' wrappers: plain C++.
 file(GLOB_RECURSE PGOLF_CUDA_SOURCES CONFIGURE_DEPENDS
   ${CMAKE_SOURCE_DIR}/src/core/cuda/*.cpp ${CMAKE_SOURCE_DIR}/src/core/cuda/*.cu
   ${CMAKE_SOURCE_DIR}/src/kernels/cuda/*.cpp ${CMAKE_SOURCE_DIR}/src/kernels/cuda/*.cu
-  ${CMAKE_SOURCE_DIR}/src/model/cuda/*.cpp)
+  ${CMAKE_SOURCE_DIR}/src/model/cuda/*.cpp ${CMAKE_SOURCE_DIR}/src/eval/cuda/*.cpp
+  ${CMAKE_SOURCE_DIR}/src/train/cuda/*.cpp)
 target_sources(pgolf_core PRIVATE ${PGOLF_CUDA_SOURCES})
 # pgolf_core existed before CUDA was enabled, so its CUDA properties are set here rather than
 # initialised from the CMAKE_CUDA_* variables. The shared runtime, once: CUDA::cudart below.

@@ -31,6 +31,10 @@ void add_train_command(CLI::App& app) {
                 "Continue the run in --out from its checkpoint.safetensors");
   cmd->add_option("--stop-at-step", opt->train.stop_at_step,
                   "Save a resumable checkpoint at this step and exit");
+  cmd->add_option("--device", opt->train.device,
+                  "Where to train: auto (a CUDA GPU when this build has CUDA and one is "
+                  "present, else the CPU), cpu, or cuda")
+      ->capture_default_str();
   cmd->callback([opt] {
     const bool has_config = !opt->config.preset.empty() || !opt->config.config_file.empty() ||
                             !opt->config.settings.empty();

@@ -1,11 +1,7 @@
 #include "eval/evaluate.h"
 
-#include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <span>
-
-#include "core/error.h"
 
 namespace pgolf {
 
@@ -25,21 +21,12 @@ Share rank_share(int64_t n, const dist::Comm& comm) {
 template <typename T>
 EvalResult evaluate_standard(Model<T>& model, const std::vector<int32_t>& tokens, int64_t seq_len,
                              int64_t batch_seqs, const ByteLuts& luts, const dist::Comm& comm) {
-  const auto start = std::chrono::steady_clock::now();
-  const int64_t windows = (int64_t(tokens.size()) - 1) / seq_len;
-  PGOLF_CHECK(windows > 0, "evaluation needs at least ", seq_len + 1, " tokens");
-  batch_seqs = std::max<int64_t>(1, std::min(batch_seqs, windows));
-  const Share share = rank_share(windows, comm);
-  ScoreSums sums;
-  for (int64_t w0 = share.begin; w0 < share.end; w0 += batch_seqs) {
-    const int64_t B = std::min(batch_seqs, share.end - w0), n = B * seq_len;
-    const int32_t* x = tokens.data() + w0 * seq_len;  // targets are x shifted by one
-    model.forward(x, x + 1, B, seq_len);
-    sums.add(model.token_losses(), x, n, luts);
-  }
-  sums.all_reduce(comm);
-  return eval_result(
-      sums, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  return evaluate_standard_with(
+      [&](const int32_t* x, int64_t B) {
+        model.forward(x, x + 1, B, seq_len);
+        return model.token_losses();
+      },
+      tokens, seq_len, batch_seqs, luts, comm);
 }
 
 EvalResult eval_result(const ScoreSums& sums, double seconds) {

@@ -6,9 +6,12 @@
 // (rank_share) and the ranks' ScoreSums are all-reduced, so every rank returns the same
 // EvalResult; a world of one is the single-process evaluation, bit for bit.
 #pragma once
+#include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <vector>
 
+#include "core/error.h"
 #include "dist/comm.h"
 #include "eval/byte_luts.h"
 #include "model/model.h"
@@ -59,5 +62,28 @@ template <typename T>
 EvalResult evaluate_standard(Model<T>& model, const std::vector<int32_t>& tokens, int64_t seq_len,
                              int64_t batch_seqs, const ByteLuts& luts,
                              const dist::Comm& comm = dist::world());
+
+// evaluate_standard's loop for any backend: score(x, B) runs the B windows starting at
+// tokens pointer x (targets x + 1) and returns a pointer to their B * seq_len per-token
+// losses (float or double), valid until the next call.
+template <typename Score>
+EvalResult evaluate_standard_with(Score&& score, const std::vector<int32_t>& tokens,
+                                  int64_t seq_len, int64_t batch_seqs, const ByteLuts& luts,
+                                  const dist::Comm& comm = dist::world()) {
+  const auto start = std::chrono::steady_clock::now();
+  const int64_t windows = (int64_t(tokens.size()) - 1) / seq_len;
+  PGOLF_CHECK(windows > 0, "evaluation needs at least ", seq_len + 1, " tokens");
+  batch_seqs = std::max<int64_t>(1, std::min(batch_seqs, windows));
+  const Share share = rank_share(windows, comm);
+  ScoreSums sums;
+  for (int64_t w0 = share.begin; w0 < share.end; w0 += batch_seqs) {
+    const int64_t B = std::min(batch_seqs, share.end - w0);
+    const int32_t* x = tokens.data() + w0 * seq_len;  // targets are x shifted by one
+    sums.add(score(x, B), x, B * seq_len, luts);
+  }
+  sums.all_reduce(comm);
+  return eval_result(
+      sums, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+}
 
 }  // namespace pgolf

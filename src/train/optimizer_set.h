@@ -42,7 +42,8 @@ class OptimizerSet {
   void gather_state() { shards_->gather_momentum(); }
 
   // Every piece of state, named, for resumable checkpoints (restore by writing into the
-  // spans), and the AdamW step counts.
+  // spans): Muon's momentum, then each AdamW group's moments in adam_groups() order; and
+  // the AdamW step counts, in the same order.
   struct StateTensor {
     std::string name;
     std::span<float> values;
@@ -53,12 +54,20 @@ class OptimizerSet {
   const std::vector<ParamRef<float>>& muon_params() const { return muon_->params(); }
   void set_step_counts(const std::vector<int64_t>& counts);
 
- private:
+  // What the GPU twin (train/cuda/device_optimizer_set.h) mirrors: the groups, their base
+  // learning rates and decays, the hyperparameters, and whether the gradients are summed
+  // across ranks.
   struct AdamGroup {
     std::string name;
     std::unique_ptr<AdamW<float>> opt;
     double lr, weight_decay;
   };
+  const Muon<float>& muon() const { return *muon_; }
+  const std::vector<AdamGroup>& adam_groups() const { return adam_; }
+  const TrainConfig& config() const { return t_; }
+  bool distributed() const { return comm_.distributed(); }
+
+ private:
   // The AdamW groups' gradients, packed into adam_grads_ and summed across ranks; then
   // written back.
   void sum_adam_gradients();

@@ -17,6 +17,8 @@ class QatShadow {
   void quantise();
   // Puts the full-precision matrices back (before the optimizer step).
   void restore();
+  // The fake-quantised parameters (indices into the plan's layout), for the GPU's twin.
+  const std::vector<int>& matrices() const { return matrices_; }
 
  private:
   ParamStore<float>& store_;

@@ -29,6 +29,7 @@
 #include "train/run_log.h"
 #include "train/schedule.h"
 #include "train/stage_options.h"
+#include "train/step_runner.h"
 #include "train/train_state.h"
 
 namespace pgolf {
@@ -81,8 +82,10 @@ struct Run {
   TrainProgress progress;
   int64_t accum;
   DepthSchedule depth;
+  std::unique_ptr<StepRunner> runner;
+  bool host_stale = false;  // the runner's weights moved on since the last to_host()
 
-  Run(const RunConfig& c, const TrainOptions& o, DataDir d, const Tokenizer& tok)
+  Run(const RunConfig& c, const TrainOptions& o, DataDir d, const Tokenizer& tok, Device device)
       : cfg(c), opt(o), dir(o.out_dir), data(std::move(d)),
         luts(build_byte_luts(tok, c.model.vocab_size)),
         val_tokens(load_validation_tokens(data.val_files, c.model.vocab_size,
@@ -97,7 +100,16 @@ struct Run {
     const int64_t n = int64_t(model.params().values().size());
     if (cfg.train.ema_enabled) ema.resize(n);
     if (cfg.train.swa_enabled) swa.resize(n);
+    runner = make_step_runner(device, {model, optimizers, qat, ema, swa});
   }
+
+  // The host copies current (before a checkpoint, a depth switch, the end), and the runner's
+  // after the host ones changed.
+  void sync_host() {
+    if (host_stale) runner->to_host();
+    host_stale = false;
+  }
+  void sync_device() { runner->from_host(); }
 
   StateBuffers buffers() {
     return {model.params().values(), {ema.data(), size_t(ema.size())},
@@ -108,6 +120,7 @@ struct Run {
   // A collective: completes rank 0's copy of the sharded Muon momentum and checks that the
   // ranks' weights still agree before rank 0 writes the checkpoint.
   void save_checkpoint_now() {
+    sync_host();
     optimizers.gather_state();
     comm.check_identical(model.params().values(), "weights");
     progress.data = loader.stream().position();
@@ -118,16 +131,13 @@ struct Run {
   // global batch's mean loss (the mean over ranks of each rank's mean). Each micro-step's
   // gradient is scaled by 1 / (accum * ranks), so the sum over ranks that the optimizer
   // step takes is the global mean gradient.
-  double forward_backward(std::vector<int32_t>& x, std::vector<int32_t>& y) {
-    const int64_t seq = cfg.train.train_seq_len;
-    double loss = 0;
-    model.params().zero_grads();
+  double forward_backward(std::vector<int32_t>& x, std::vector<int32_t>& y, bool qat) {
+    runner->begin_step(qat);
     for (int64_t m = 0; m < accum; ++m) {
       loader.next_batch(cfg.train.train_batch_tokens, accum, x, y);
-      loss += model.forward(x.data(), y.data(), int64_t(x.size()) / seq, seq);
-      model.backward(1.0 / double(accum * comm.size()));
+      runner->micro_step(x, y, cfg.train.train_seq_len, 1.0 / double(accum * comm.size()));
     }
-    loss /= double(accum);
+    double loss = runner->end_step();
     comm.all_reduce_sum(std::span<double>(&loss, 1));
     return loss / double(comm.size());
   }
@@ -146,9 +156,16 @@ struct Run {
     return mine;
   }
 
+  // The standard evaluation of the runner's weights.
   EvalResult evaluate() {
-    return evaluate_standard(model, val_tokens, cfg.train.effective_eval_seq_len(),
-                             eval_batch_seqs(), luts);
+    return runner->evaluate(val_tokens, cfg.train.effective_eval_seq_len(), eval_batch_seqs(),
+                            luts);
+  }
+
+  // Updates the weights from this step's gradients (ranks' sum) and averages them.
+  void optimizer_step(double lr_scale, double muon_momentum, double clip_norm) {
+    runner->optimizer_step(lr_scale, muon_momentum, clip_norm);
+    host_stale = true;
   }
 };
 
@@ -164,16 +181,19 @@ void warmup_and_rollback(Run& run) {
   const auto saved_counts = run.optimizers.step_counts();
   const auto saved_position = run.loader.stream().position();
   std::vector<int32_t> x, y;
+  run.sync_device();
   for (int64_t i = 0; i < t.warmup_steps; ++i) {
-    run.forward_backward(x, y);
-    run.optimizers.step(1.0, t.muon_momentum);  // no clipping in the warm-up
+    run.forward_backward(x, y, false);
+    run.optimizer_step(1.0, t.muon_momentum, 0);  // no clipping in the warm-up
   }
+  run.host_stale = false;  // the host copies are put back below, then the runner's
   std::copy(saved_params.begin(), saved_params.end(), params.begin());
   auto state = run.optimizers.state();
   for (size_t i = 0; i < state.size(); ++i)
     std::copy(saved_state[i].begin(), saved_state[i].end(), state[i].values.begin());
   run.optimizers.set_step_counts(saved_counts);
   run.loader.stream().seek(saved_position);
+  run.sync_device();
   run.log.line(fmt("warmup: %lld steps run and rolled back", (long long)t.warmup_steps));
 }
 
@@ -256,6 +276,7 @@ void write_artifact_and_score(Run& run, int64_t step, json& summary) {
     }
     run.comm.broadcast(run.model.params().values());
   }
+  run.sync_device();
   const double pack_s = ms_since(t0) / 1000.0;
   const EvalResult r = run.evaluate();
   const json event = eval_event(step, "roundtrip_standard", r);
@@ -287,6 +308,10 @@ void write_artifact_and_score(Run& run, int64_t step, json& summary) {
 TrainOutcome train(RunConfig cfg, const TrainOptions& opt_in) {
   TrainOptions opt = opt_in;
   const dist::Comm& comm = dist::world();
+  const DeviceChoice device = resolve_device(opt.device);
+  PGOLF_CHECK(device.device == Device::kCpu || !comm.distributed(),
+              "--device cuda trains on one GPU in one process for now; several GPUs under "
+              "mpirun (NCCL) are not wired into training yet");
   // Rank 0 makes the run directory; the others start once it is there (every rank reads
   // a resumed run's checkpoint: RUN_DIR must be on storage all ranks see).
   if (comm.root()) prepare_run_dir(opt);
@@ -305,7 +330,8 @@ TrainOutcome train(RunConfig cfg, const TrainOptions& opt_in) {
   PGOLF_CHECK(tok.vocab_size() == cfg.model.vocab_size, "tokenizer ", data.tokenizer, " has ",
               tok.vocab_size(), " pieces but the model's vocab_size is ", cfg.model.vocab_size,
               " (wrong tokenizer, or set vocab_size)");
-  Run run(cfg, opt, std::move(data), tok);
+  Run run(cfg, opt, std::move(data), tok, device.device);
+  if (!device.notice.empty()) run.log.line(device.notice);
   run.progress.data_dir = opt.data_dir;
   run.progress.tokenizer = run.data.tokenizer;
 
@@ -333,6 +359,7 @@ TrainOutcome train(RunConfig cfg, const TrainOptions& opt_in) {
                      (long long)(t.train_batch_tokens / (run.accum * comm.size()) /
                                  t.train_seq_len),
                      (long long)t.train_seq_len));
+    run.log.line("device: " + run.runner->describe());
     warmup_and_rollback(run);
     if (t.ema_enabled) std::copy(values.begin(), values.end(), run.ema.data());
   }
@@ -358,7 +385,9 @@ TrainOutcome train(RunConfig cfg, const TrainOptions& opt_in) {
   };
   auto switch_depth = [&](int64_t k, const char* why) {
     if (k == run.model.active_repeats()) return;
+    run.sync_host();
     switch_on_repeats(run.model, run.model.active_repeats(), k, run.depth.recur_init);
+    run.sync_device();
     run.log.line(fmt("depth: %lld of %lld repeats active (%s%lld virtual layers) at step %lld",
                      (long long)k, (long long)all_repeats, why,
                      (long long)run.model.active_layers().size(), (long long)p.step));
@@ -368,6 +397,7 @@ TrainOutcome train(RunConfig cfg, const TrainOptions& opt_in) {
   // A fresh run starts in its first stage; a resumed one in the stage it stopped in (its
   // switched-on layers' values are in the checkpoint: no copies).
   run.model.set_active_repeats(stage_at(p.training_ms));
+  run.sync_device();
   json last_eval;
   double step_ms_sum = 0;
   int64_t steps_timed = 0;
@@ -413,9 +443,7 @@ TrainOutcome train(RunConfig cfg, const TrainOptions& opt_in) {
       p.qat_active = true;
       run.log.line(fmt("late QAT on at step %lld (lr scale %.3f)", (long long)p.step, scale));
     }
-    if (p.qat_active) run.qat.quantise();
-    const double loss = run.forward_backward(x, y);
-    if (p.qat_active) run.qat.restore();
+    const double loss = run.forward_backward(x, y, p.qat_active);
     if (!std::isfinite(loss)) {
       const bool saved = fs::exists(run.checkpoint_path());
       fail("the training loss became ", std::isnan(loss) ? "NaN" : loss > 0 ? "+inf" : "-inf",
@@ -423,11 +451,11 @@ TrainOutcome train(RunConfig cfg, const TrainOptions& opt_in) {
            saved ? "the last good checkpoint is " + run.checkpoint_path().string()
                  : std::string("no checkpoint was saved yet (set checkpoint_every)"));
     }
-    run.optimizers.step(scale, muon_momentum_at(t, p.step), t.grad_clip_norm);
+    run.optimizer_step(scale, muon_momentum_at(t, p.step), t.grad_clip_norm);
     ++p.step;
-    if (t.ema_enabled) ema_update({run.ema.data(), size_t(run.ema.size())}, values, t.ema_decay);
+    if (t.ema_enabled) run.runner->ema_update(t.ema_decay);
     if (t.swa_enabled && scale < t.swa_lr_scale && p.step % t.swa_every == 0) {
-      swa_accumulate({run.swa.data(), size_t(run.swa.size())}, values);
+      run.runner->swa_accumulate();
       ++p.swa_count;
     }
 
@@ -463,8 +491,11 @@ TrainOutcome train(RunConfig cfg, const TrainOptions& opt_in) {
   }
 
   // The end: the last-step weights were evaluated above; apply the average, evaluate it,
-  // and write the model and the summary.
+  // and write the model and the summary. From here on the host copies lead: each change to
+  // them is sent to the runner before it evaluates.
+  run.sync_host();
   json summary = {{"steps", p.step},
+                  {"device", run.runner->describe()},
                   {"params", run.model.plan().layout.count_elements()},
                   {"step_avg_ms", steps_timed ? step_ms_sum / double(steps_timed) : 0.0},
                   {"tokens_per_s", step_ms_sum > 0 ? double(t.train_batch_tokens) *
@@ -474,6 +505,7 @@ TrainOutcome train(RunConfig cfg, const TrainOptions& opt_in) {
                   {"train_tokens", p.step * t.train_batch_tokens},
                   {"stopped_by_wallclock", stop_after.has_value() && p.step < t.iterations}};
   summary["last_step_standard"] = last_eval;
+  if (const int64_t peak = run.runner->peak_device_bytes()) summary["peak_device_bytes"] = peak;
   std::string averaging = "none";
   if (t.ema_enabled) {
     std::copy(run.ema.data(), run.ema.data() + run.ema.size(), values.begin());
@@ -486,6 +518,7 @@ TrainOutcome train(RunConfig cfg, const TrainOptions& opt_in) {
   // The artifact describes every layer: a run that stopped before its last depth stage
   // switches the rest on now (per recur_init) and says so.
   switch_depth(all_repeats, "the run ended before its last stage: ");
+  run.sync_device();
   json final_eval = last_eval;
   if (averaging != "none") {
     const EvalResult r = run.evaluate();

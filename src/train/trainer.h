@@ -1,6 +1,6 @@
-// `pgolf train` (SPEC §3, §6): the reference's training loop on CPU, with its outputs in
-// RUN_DIR (config.json, log.txt, metrics.jsonl, checkpoint.safetensors while running,
-// model.safetensors and summary.json at the end).
+// `pgolf train` (SPEC §3, §6): the reference's training loop, on the CPU or one GPU
+// (train/step_runner.h), with its outputs in RUN_DIR (config.json, log.txt, metrics.jsonl,
+// checkpoint.safetensors while running, model.safetensors and summary.json at the end).
 #pragma once
 #include <cstdint>
 #include <string>
@@ -16,6 +16,7 @@ struct TrainOptions {
   std::string init_checkpoint; // start from these weights instead of the seeded init
   bool resume = false;         // continue RUN_DIR/checkpoint.safetensors
   int64_t stop_at_step = 0;    // save a resumable checkpoint and stop there (0 = run on)
+  std::string device = "auto"; // auto | cpu | cuda (core/device.h)
 };
 
 enum class TrainOutcome { kFinished, kStopped, kInterrupted };

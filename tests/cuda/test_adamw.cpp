@@ -33,8 +33,8 @@ TEST(CudaAdamW, MatchesCpuOptimizer) {
       std::copy(fresh.begin(), fresh.end(), g.begin());  // in place: the optimizer holds g
       cpu.step(lr, wd);
       d_g.upload(g, ctx.stream());
-      cuda::adamw_update(ctx, d_p.data(), d_g.data(), d_m.data(), d_v.data(), n,
-                         cuda::adamw_step(step, lr, wd));
+      const auto d_s = upload(ctx, std::vector{cuda::adamw_step(step, lr, wd)});
+      cuda::adamw_update(ctx, d_p.data(), d_g.data(), d_m.data(), d_v.data(), n, d_s.data());
     }
     const auto state = cpu.state();
     const std::vector<float> m(state.begin(), state.begin() + n);

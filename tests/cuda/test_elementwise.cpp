@@ -5,7 +5,9 @@
 // dscale, dlam, dgain, dbias) are sums of up to ~21600 terms in fp32 partials and a double
 // total against the CPU's double sum (1e-5 relative, floor 1e-5 of the scale); the casts are
 // exact (round to nearest even one way, widening the other). Running a backward again with
-// only the parameter gradient gives the same bits (the sums are deterministic).
+// only the parameter gradient gives the same bits (the sums are deterministic). add_into is
+// the CPU's axpy with coefficient 1 up to one bf16 rounding, and exactly the host's
+// bf16(float(dst) + float(src)); fill is exact.
 #include <gtest/gtest.h>
 
 #include <utility>
@@ -248,6 +250,39 @@ TEST(CudaElementwise, BiasAddMatchesCpu) {
   expect_close(download_floats(ctx, d_out), out, kBf16Rounding, 1e-6, "out");
   cuda::bias_add_backward(ctx, d_g.data(), d_dbias.data(), kRows, kD);
   expect_close(download(ctx, d_dbias), dbias, 1e-5, 1e-5, "dbias");
+}
+
+// dst at 40 times src's scale: most sums are exact in fp32 but not in bf16, so the one
+// rounding is exercised.
+TEST(CudaElementwise, AddIntoMatchesCpu) {
+  PGOLF_REQUIRE_GPU();
+  cuda::Context ctx;
+  const int64_t n = kRows * kD;
+  const auto src = random_bf16_values(n, 1), dst0 = random_bf16_values(n, 2, 40.0);
+  std::vector<double> want = as_double(dst0);
+  const std::vector<double> srcd = as_double(src);
+  pgolf::cpu::axpy(n, 1.0, srcd.data(), want.data());
+  std::vector<float> exact(dst0.size());
+  for (size_t i = 0; i < exact.size(); ++i) exact[i] = bf16_round(dst0[i] + src[i]);
+
+  auto d_src = upload_bf16(ctx, src), d_dst = upload_bf16(ctx, dst0);
+  cuda::add_into(ctx, d_src.data(), d_dst.data(), n);
+  const std::vector<float> got = download_floats(ctx, d_dst);
+  expect_close(got, want, kBf16Rounding, 1e-6, "dst");
+  EXPECT_EQ(got, exact);
+  EXPECT_EQ(download_floats(ctx, d_src), src);  // src is only read
+  EXPECT_THROW(cuda::add_into(ctx, d_dst.data(), d_dst.data(), n), pgolf::Error);
+}
+
+TEST(CudaElementwise, FillWritesEveryElement) {
+  PGOLF_REQUIRE_GPU();
+  cuda::Context ctx;
+  const int64_t n = 70001;  // many blocks, the last one partial
+  cuda::DeviceBuffer<float> d(n + 1);
+  cuda::fill(ctx, d.data(), -0.375f, n);
+  std::vector<float> want(size_t(n), -0.375f);
+  want.push_back(0.0f);  // past n: untouched
+  EXPECT_EQ(download(ctx, d), want);
 }
 
 TEST(CudaElementwise, CastsMatchHostRounding) {

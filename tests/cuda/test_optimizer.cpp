@@ -48,10 +48,11 @@ TEST(CudaOptimizer, MuonStepMatchesCpu) {
       std::copy(fresh.begin(), fresh.end(), g.begin());  // in place: the optimizer holds g
       cpu.step(lr, momentum, wd, 0);
       d_g.upload(g, ctx.stream());
-      cuda::muon_momentum(ctx, d_buf.data(), d_g.data(), d_gn.data(), kN, momentum);
+      const auto d_s = upload(ctx, std::vector{cuda::muon_step(lr, momentum, wd)});
+      cuda::muon_momentum(ctx, d_buf.data(), d_g.data(), d_gn.data(), kN, d_s.data());
       cuda::newton_schulz5(ctx, d_gn.data(), d_u.data(), 1, kRows, kCols, 0, d_ws.data());
-      cuda::muon_update(ctx, d_w.data(), d_u.data(), kN,
-                        cuda::muon_update_step(lr, wd, kRows, kCols));
+      cuda::muon_update(ctx, d_w.data(), d_u.data(), kN, cuda::muon_scale(kRows, kCols),
+                        d_s.data());
     }
     const auto state = cpu.state();
     expect_close(download(ctx, d_buf), std::vector<float>(state.begin(), state.begin() + kN), 2e-6,
@@ -84,22 +85,23 @@ TEST(CudaOptimizer, MuonUpdateMatchesCpuFormula) {
     }
     auto d_w = upload(ctx, w0);
     auto d_u = upload_bf16(ctx, u);
-    cuda::muon_update(ctx, d_w.data(), d_u.data(), kN,
-                      cuda::muon_update_step(lr, wd, kRows, kCols));
+    const auto d_s = upload(ctx, std::vector{cuda::muon_step(lr, 0.9, wd)});
+    cuda::muon_update(ctx, d_w.data(), d_u.data(), kN, cuda::muon_scale(kRows, kCols), d_s.data());
     expect_close(download(ctx, d_w), want, 3e-7, 1e-7, "w");
   }
 }
 
-// The update's scalars are host arithmetic: this test needs no GPU.
-TEST(CudaOptimizer, MuonUpdateScalarsMatchTheCpuFormula) {
-  const cuda::MuonUpdate s = cuda::muon_update_step(0.02, 0.1, kRows, kCols);
+// The step's scalars are host arithmetic: this test needs no GPU.
+TEST(CudaOptimizer, MuonStepScalarsMatchTheCpuFormula) {
+  const cuda::MuonStep s = cuda::muon_step(0.02, 0.95, 0.1);
   EXPECT_EQ(s.lr, 0.02f);
-  EXPECT_EQ(s.scale, float(std::sqrt(1.5)));
+  EXPECT_EQ(s.momentum, 0.95f);
   EXPECT_EQ(s.keep, float(1.0 - 0.02 * 0.1));
   EXPECT_TRUE(s.decay);
-  EXPECT_EQ(cuda::muon_update_step(0.02, 0.0, kCols, kRows).scale, 1.0f);  // wide: no scale
-  EXPECT_FALSE(cuda::muon_update_step(0.02, 0.0, kRows, kCols).decay);
-  EXPECT_THROW(cuda::muon_update_step(0.02, 0.0, 0, kCols), pgolf::Error);
+  EXPECT_FALSE(cuda::muon_step(0.02, 0.95, 0.0).decay);
+  EXPECT_EQ(cuda::muon_scale(kRows, kCols), float(std::sqrt(1.5)));
+  EXPECT_EQ(cuda::muon_scale(kCols, kRows), 1.0f);  // wide: no scale
+  EXPECT_THROW(cuda::muon_scale(0, kCols), pgolf::Error);
 }
 
 TEST(CudaOptimizer, EmaMatchesCpu) {

@@ -157,6 +157,15 @@ def main():
                                      "--out", w("r10")], "training loss became")
     expect_error("existing run without --resume", ["train", *common, "--out", w("runA")],
                  "already holds a run")
+    expect_error("unknown device", ["train", *common, "--device", "gpu", "--out", w("r11")],
+                 "--device must be auto, cpu or cuda")
+    r = pgolf("train", *common, "--device", "cuda", "--out", w("r12"))
+    if r.returncode != 0:  # a CPU build, or no GPU: one sentence saying which
+        check(r.stderr.strip().count("\n") == 0 and "--device cuda:" in r.stderr,
+              f"--device cuda without a usable GPU says why: {r.stderr.strip()}")
+    else:
+        device = json.load(open(w("r12", "summary.json")))["device"]
+        check(device.startswith("cuda"), f"--device cuda trained on {device}")
     with open(w("runA", "model.safetensors"), "rb") as f:
         blob = f.read()
     with open(w("truncated.safetensors"), "wb") as f:

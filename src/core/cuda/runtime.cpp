@@ -1,6 +1,8 @@
 // The CUDA runtime layer (see runtime.h).
 #include "core/cuda/runtime.h"
 
+#include <atomic>
+
 namespace pgolf::cuda {
 
 void check(cudaError_t status, const char* call) {
@@ -14,6 +16,19 @@ void check(cublasStatus_t status, const char* call) {
   fail("cuBLAS call ", call, " failed: ", cublasLtGetStatusString(status), " (",
        cublasLtGetStatusName(status), ")");
 }
+
+namespace {
+std::atomic<int64_t> g_allocated{0}, g_peak{0};
+}  // namespace
+
+void detail::count_allocation(int64_t bytes) {
+  const int64_t now = g_allocated += bytes;
+  int64_t peak = g_peak.load();
+  while (now > peak && !g_peak.compare_exchange_weak(peak, now)) {
+  }
+}
+int64_t allocated_bytes() { return g_allocated.load(); }
+int64_t peak_allocated_bytes() { return g_peak.load(); }
 
 int device_count() {
   int count = 0;
@@ -50,11 +65,25 @@ Context::~Context() {
 
 float* Context::scratch(int64_t n) {
   if (scratch_.size() < n) {
+    cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+    PGOLF_CUDA_CHECK(cudaStreamIsCapturing(stream_, &capture));
+    PGOLF_CHECK(capture == cudaStreamCaptureStatusNone, "the CUDA scratch would grow from ",
+                scratch_.size(), " to ", n, " floats inside a CUDA graph capture: run the "
+                "captured work once eagerly first, so that it sizes the scratch");
     synchronize();
     scratch_.resize(n);
+    ++scratch_generation_;
   }
   return scratch_.data();
 }
+
+Event::Event() { PGOLF_CUDA_CHECK(cudaEventCreateWithFlags(&event_, cudaEventDisableTiming)); }
+
+Event::~Event() { cudaEventDestroy(event_); }
+
+void Event::record(cudaStream_t stream) { PGOLF_CUDA_CHECK(cudaEventRecord(event_, stream)); }
+
+void Event::synchronize() const { PGOLF_CUDA_CHECK(cudaEventSynchronize(event_)); }
 
 void Context::synchronize() const { PGOLF_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
 

@@ -11,7 +11,8 @@ namespace pgolf::cuda {
 namespace {
 
 __global__ void adamw_kernel(float* p, const float* g, float* m, float* v, int64_t n,
-                             AdamWStep s) {
+                             const AdamWStep* step) {
+  const AdamWStep s = *step;
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
        i += int64_t(gridDim.x) * blockDim.x) {
     const float gi = g[i];
@@ -40,7 +41,7 @@ AdamWStep adamw_step(int64_t step, double lr, double weight_decay, double beta1,
 }
 
 void adamw_update(Context& ctx, float* p, const float* g, float* m, float* v, int64_t n,
-                  const AdamWStep& s) {
+                  const AdamWStep* s) {
   if (n == 0) return;
   adamw_kernel<<<grid_for(n), kThreads, 0, ctx.stream()>>>(p, g, m, v, n, s);
   check_launch("adamw_kernel");

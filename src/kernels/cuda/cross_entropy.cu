@@ -4,6 +4,7 @@
 #include "kernels/cuda/cross_entropy.h"
 
 #include "kernels/cuda/common.cuh"
+#include "kernels/cuda/reduce.cuh"
 
 namespace pgolf::cuda {
 
@@ -56,6 +57,11 @@ __global__ void softcap_ce_backward_kernel(const Z* z, const int32_t* targets, c
   }
 }
 
+struct LossTerm {
+  const float* losses;
+  __device__ Terms<1> operator()(int64_t i) const { return {{losses[i]}}; }
+};
+
 // 256 threads for the usual vocabularies (1024: four logits a thread), up to 1024 for big ones.
 int row_threads(int64_t V) { return V >= 8192 ? 1024 : V >= 2048 ? 512 : 256; }
 
@@ -78,6 +84,10 @@ void softcap_ce_backward(Context& ctx, const Z* z, const int32_t* targets, const
   softcap_ce_backward_kernel<Z><<<unsigned(rows), row_threads(V), 0, ctx.stream()>>>(
       z, targets, dloss, dz, V, cap, accumulate);
   check_launch("softcap_ce_backward_kernel");
+}
+
+void add_mean_loss(Context& ctx, const float* losses, int64_t rows, double* total) {
+  flat_sums<1>(ctx, LossTerm{losses}, total, rows, "add_mean_loss", double(rows));
 }
 
 #define PGOLF_INSTANTIATE(Z)                                                                \

@@ -23,4 +23,10 @@ template <typename Z>
 void softcap_ce_backward(Context& ctx, const Z* z, const int32_t* targets, const float* dloss,
                          bf16* dz, int64_t rows, int64_t V, float cap, bool accumulate = true);
 
+// *total += (sum of losses[0..rows)) / rows in double: the mean loss added to a device
+// accumulator, so that neither the per-token losses nor the sum leave the device (a CUDA graph
+// can replay it). Deterministic: reduce.cuh's fixed-order two passes, fp32 partials of 64
+// losses, a double total; the sum agrees with a sequential double sum to ~64 fp32 roundings.
+void add_mean_loss(Context& ctx, const float* losses, int64_t rows, double* total);
+
 }  // namespace pgolf::cuda

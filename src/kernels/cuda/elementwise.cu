@@ -154,6 +154,18 @@ struct BiasAddBackward {
   }
 };
 
+struct AddInto {
+  const bf16* src;
+  bf16* dst;
+  __device__ void operator()(int64_t i) const { add_to(dst, i, to_float(src[i])); }
+};
+
+struct Fill {
+  float* p;
+  float value;
+  __device__ void operator()(int64_t i) const { p[i] = value; }
+};
+
 struct CastToBf16 {
   const float* x;
   bf16* y;
@@ -246,6 +258,15 @@ void bias_add_forward(Context& ctx, bf16* out, const float* bias, int64_t rows, 
 void bias_add_backward(Context& ctx, const bf16* dout, float* dbias, int64_t rows, int64_t cols) {
   if (!dbias) return;
   column_sums<1>(ctx, BiasAddBackward{dout, cols}, dbias, rows, cols, 1, "bias_add_backward");
+}
+
+void add_into(Context& ctx, const bf16* src, bf16* dst, int64_t n) {
+  PGOLF_CHECK(src != dst, "add_into needs separate src and dst buffers");
+  for_each(ctx, n, AddInto{src, dst}, "add_into");
+}
+
+void fill(Context& ctx, float* p, float value, int64_t n) {
+  for_each(ctx, n, Fill{p, value}, "fill");
 }
 
 void cast_to_bf16(Context& ctx, const float* x, bf16* y, int64_t n) {

@@ -60,6 +60,14 @@ void bias_add_forward(Context& ctx, bf16* out, const float* bias, int64_t rows, 
 // dbias += sum_r dout[r,:].
 void bias_add_backward(Context& ctx, const bf16* dout, float* dbias, int64_t rows, int64_t cols);
 
+// dst += src over n elements, each sum rounded to bf16 once (an activation gradient reaching a
+// tensor by a second path: the CPU's axpy with coefficient 1). dst may not alias src.
+void add_into(Context& ctx, const bf16* src, bf16* dst, int64_t n);
+
+// p[i] = value over n floats: a device-side fill, which a CUDA graph can replay (a copy from a
+// host array could not be captured), e.g. the loss gradient of every token.
+void fill(Context& ctx, float* p, float value, int64_t n);
+
 // y = bf16(x), round to nearest even (fp32 master weights to GEMM operands).
 void cast_to_bf16(Context& ctx, const float* x, bf16* y, int64_t n);
 // y = float(x), exact.

@@ -16,7 +16,9 @@ namespace pgolf::cuda {
 int64_t newton_schulz5_workspace(int64_t count, int64_t rows, int64_t cols);
 
 // X[i] = NS5(G[i]) for the count matrices G[count, rows, cols] (fp32, e.g. the Muon update)
-// into X[count, rows, cols] (bf16). The workspace must not overlap G or X.
+// into X[count, rows, cols] (bf16). The workspace must not overlap G or X. The Frobenius
+// norms stay on the device, in `count` floats of ctx.scratch (reserve them before capturing a
+// CUDA graph: growing the scratch synchronises); nothing waits for the host.
 void newton_schulz5(Context& ctx, const float* G, bf16* X, int64_t count, int64_t rows,
                     int64_t cols, int steps, bf16* workspace);
 

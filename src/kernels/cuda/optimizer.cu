@@ -12,11 +12,14 @@ namespace pgolf::cuda {
 
 namespace {
 
+// The step's scalars are read from device memory (optimizer.h): one load per element, the
+// same address for every thread, served from cache.
 struct MuonMomentum {
   float *buf, *g_nesterov;
   const float* g;
-  float mu;
+  const MuonStep* s;
   __device__ void operator()(int64_t i) const {
+    const float mu = s->momentum;
     const float b = buf[i] * mu + g[i];
     buf[i] = b;
     g_nesterov[i] = g[i] + mu * b;
@@ -26,11 +29,13 @@ struct MuonMomentum {
 struct MuonApply {
   float* w;
   const bf16* u;
-  MuonUpdate s;
+  float scale;
+  const MuonStep* s;
   __device__ void operator()(int64_t i) const {
-    const float uj = to_float(u[i]) * s.scale;
-    const float wj = s.decay ? w[i] * s.keep : w[i];
-    w[i] = wj - s.lr * uj;
+    const MuonStep st = *s;
+    const float uj = to_float(u[i]) * scale;
+    const float wj = st.decay ? w[i] * st.keep : w[i];
+    w[i] = wj - st.lr * uj;
   }
 };
 
@@ -73,19 +78,22 @@ struct Clip {
 
 }  // namespace
 
-void muon_momentum(Context& ctx, float* buf, const float* g, float* g_nesterov, int64_t n,
-                   double momentum) {
-  for_each(ctx, n, MuonMomentum{buf, g_nesterov, g, float(momentum)}, "muon_momentum");
+MuonStep muon_step(double lr, double momentum, double weight_decay) {
+  return {float(lr), float(momentum), float(1.0 - lr * weight_decay), weight_decay > 0};
 }
 
-MuonUpdate muon_update_step(double lr, double weight_decay, int64_t rows, int64_t cols) {
+float muon_scale(int64_t rows, int64_t cols) {
   PGOLF_CHECK(rows > 0 && cols > 0, "Muon needs non-empty matrices, got ", rows, "x", cols);
-  return {float(lr), float(std::sqrt(std::max(1.0, double(rows) / double(cols)))),
-          float(1.0 - lr * weight_decay), weight_decay > 0};
+  return float(std::sqrt(std::max(1.0, double(rows) / double(cols))));
 }
 
-void muon_update(Context& ctx, float* w, const bf16* u, int64_t n, const MuonUpdate& s) {
-  for_each(ctx, n, MuonApply{w, u, s}, "muon_update");
+void muon_momentum(Context& ctx, float* buf, const float* g, float* g_nesterov, int64_t n,
+                   const MuonStep* s) {
+  for_each(ctx, n, MuonMomentum{buf, g_nesterov, g, s}, "muon_momentum");
+}
+
+void muon_update(Context& ctx, float* w, const bf16* u, int64_t n, float scale, const MuonStep* s) {
+  for_each(ctx, n, MuonApply{w, u, scale, s}, "muon_update");
 }
 
 void ema_update(Context& ctx, float* ema, const float* params, int64_t n, double decay) {
@@ -103,6 +111,11 @@ void swa_average(Context& ctx, const float* sum, int64_t count, float* out, int6
 
 void grad_sum_squares(Context& ctx, const float* g, int64_t n, double* sum_squares) {
   flat_sums<1>(ctx, Square{g}, sum_squares, n, "grad_sum_squares");
+}
+
+int64_t grad_sum_squares_scratch(int64_t n) {
+  using namespace reduce_detail;
+  return row_chunks((n + kTileCols - 1) / kTileCols) * kTileCols;  // column_sums' partials
 }
 
 void clip_grads(Context& ctx, float* g, int64_t n, const double* sum_squares, double max_norm) {

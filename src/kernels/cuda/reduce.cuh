@@ -7,8 +7,11 @@
 //     chunk): 8 row lanes accumulate term(r, c) in fp32 over their rows in row order, and the
 //     lanes are added in lane order into partial[(k chunks + chunk) d + c].
 //  2. One block per output: the partials of the output's columns over all chunks are summed in
-//     double (each thread a fixed strided subset, then block_sum's fixed butterfly) and added,
-//     rounded once, to the output.
+//     double (each thread a fixed strided subset, then block_sum's fixed butterfly), divided
+//     by `divisor` (1 for a plain sum; the count for a mean) and added, rounded once, to the
+//     output.
+// Neither pass waits for the host or allocates once the Context's scratch is big enough, so
+// both can be captured in a CUDA graph (core/cuda/graph.h).
 #pragma once
 #include <algorithm>
 #include <cstdint>
@@ -56,10 +59,11 @@ __global__ void column_partials_kernel(Term term, float* partial, int64_t rows, 
   }
 }
 
-// Pass 2: out[k outs + j] += the sum of partial over chunks and columns [j group, (j+1) group).
+// Pass 2: out[k outs + j] += (the sum of partial over chunks and columns [j group,
+// (j+1) group)) / divisor.
 template <typename Out>
 __global__ void add_column_sums_kernel(const float* partial, Out* out, int64_t chunks, int64_t d,
-                                       int64_t group) {
+                                       int64_t group, double divisor) {
   __shared__ double shared[32];
   const int64_t outs = d / group, k = blockIdx.x / outs, j = blockIdx.x % outs;
   const float* p = partial + k * chunks * d + j * group;
@@ -67,7 +71,7 @@ __global__ void add_column_sums_kernel(const float* partial, Out* out, int64_t c
   for (int64_t e = threadIdx.x; e < group * chunks; e += blockDim.x)
     s += p[(e / group) * d + e % group];
   s = block_sum(s, shared);
-  if (threadIdx.x == 0) out[blockIdx.x] += Out(s);
+  if (threadIdx.x == 0) out[blockIdx.x] += Out(s / divisor);
 }
 
 // A flat term(i) over n elements seen as a [ceil(n/32), 32] matrix, zero past the end.
@@ -83,14 +87,14 @@ struct FlatTerm {
 
 }  // namespace reduce_detail
 
-// out[k outs + j] += sum over rows r and the columns c of group j ([j group, (j+1) group),
-// outs = d / group) of term(r, c).v[k], for k < K. term is a functor with a __device__
-// `Terms<K> operator()(int64_t r, int64_t c) const`, called exactly once per element, so it may
-// also write that element's own gradients. With out null only those writes happen. `name`
-// labels launch errors.
+// out[k outs + j] += (sum over rows r and the columns c of group j ([j group, (j+1) group),
+// outs = d / group) of term(r, c).v[k]) / divisor, for k < K. term is a functor with a
+// __device__ `Terms<K> operator()(int64_t r, int64_t c) const`, called exactly once per
+// element, so it may also write that element's own gradients. With out null only those writes
+// happen. `name` labels launch errors.
 template <int K, typename Term, typename Out>
 void column_sums(Context& ctx, Term term, Out* out, int64_t rows, int64_t d, int64_t group,
-                 const char* name) {
+                 const char* name, double divisor = 1.0) {
   using namespace reduce_detail;
   PGOLF_CHECK(group >= 1 && d % group == 0, name, ": column groups of ", group, " do not divide ",
               d, " columns");
@@ -103,17 +107,20 @@ void column_sums(Context& ctx, Term term, Out* out, int64_t rows, int64_t d, int
   check_launch(name);
   if (!out) return;
   add_column_sums_kernel<<<unsigned(K * (d / group)), kThreads, 0, ctx.stream()>>>(
-      partial, out, chunks, d, group);
+      partial, out, chunks, d, group, divisor);
   check_launch(name);
 }
 
-// out[k] += sum over i < n of term(i).v[k] (term: a __device__ `Terms<K> operator()(int64_t i)
-// const`, called once per element), through column_sums of a [ceil(n/32), 32] view.
+// out[k] += (sum over i < n of term(i).v[k]) / divisor (term: a __device__
+// `Terms<K> operator()(int64_t i) const`, called once per element), through column_sums of a
+// [ceil(n/32), 32] view.
 template <int K, typename Term, typename Out>
-void flat_sums(Context& ctx, Term term, Out* out, int64_t n, const char* name) {
+void flat_sums(Context& ctx, Term term, Out* out, int64_t n, const char* name,
+               double divisor = 1.0) {
   using reduce_detail::kTileCols;
   column_sums<K>(ctx, reduce_detail::FlatTerm<K, Term>{term, n}, out,
-                 (n + kTileCols - 1) / kTileCols, int64_t(kTileCols), int64_t(kTileCols), name);
+                 (n + kTileCols - 1) / kTileCols, int64_t(kTileCols), int64_t(kTileCols), name,
+                 divisor);
 }
 
 }  // namespace pgolf::cuda

@@ -4,14 +4,15 @@
 // lse, per-token losses and their gradient, int32 token ids. Every buffer is a slot of ONE
 // device allocation, planned on the host once per (batch, seq) (no device call: bytes() is
 // known before anything is allocated) and then bound to a storage buffer that only grows.
-// Optional buffers exist only when their feature is on.
+// Optional buffers exist only when their feature is on. Binding is the only allocation: the
+// forward and backward then run on fixed addresses, as a CUDA graph needs.
+// (The RoPE tables, a function of seq alone, belong to DeviceModel.)
 #pragma once
 #include <cstdint>
 #include <functional>
 #include <vector>
 
 #include "core/cuda/runtime.h"
-#include "kernels/cuda/rope.h"
 #include "model/activations.h"
 #include "model/plan.h"
 
@@ -65,7 +66,6 @@ struct DeviceLayerActs {
 struct DeviceActivations {
   Dims dims;
   int32_t *ids, *targets, *bigram_idx = nullptr;
-  RopeTables rope;  // [seq, r/2] each, outside the arena (rope_tables allocates them)
   bf16 *tok, *hsum = nullptr, *hn = nullptr;  // embedding (+ bigram), its norm
   float* emb_rstd;
   bf16 *be = nullptr, *bp = nullptr;  // bigram embedding / projection

@@ -2,9 +2,13 @@
 // as Model<T>'s forward and backward (model/model.cpp), each the CUDA twin of the CPU
 // kernel; this file only wires them. Every backward kernel accumulates (dx +=), so each
 // scratch gradient is zeroed right before its first writer, as on the CPU.
+// forward_staged() and backward() only queue kernels, cuBLASLt matmuls, device memsets and
+// device copies on ctx.stream() (capturable, device_model.h); everything that touches the
+// host or allocates is in stage_batch() and the host accessors.
 #include "model/cuda/device_model.h"
 
 #include <algorithm>
+#include <span>
 #include <utility>
 
 #include "core/error.h"
@@ -33,12 +37,6 @@ void copy_async(Context& ctx, T* dst, const T* src, int64_t n, cudaMemcpyKind ki
 template <typename T>
 void zero(Context& ctx, T* p, int64_t n) {
   PGOLF_CUDA_CHECK(cudaMemsetAsync(p, 0, size_t(n) * sizeof(T), ctx.stream()));
-}
-
-// dst += src over rows of d (the CPU's axpy with coefficient 1): scaled_add_backward's
-// dx += dout, with no ddelta and no scale gradient (delta and scale are then unread).
-void add_into(Context& ctx, const bf16* src, bf16* dst, int64_t rows, int64_t d) {
-  scaled_add_backward(ctx, src, src, nullptr, dst, nullptr, nullptr, rows, d, d);
 }
 
 // The parameters whose bf16 copy a GEMM reads: every block matrix (physical blocks and
@@ -73,8 +71,13 @@ DeviceModel::DeviceModel(Context& ctx, ModelPlan plan) : ctx_(ctx), plan_(std::m
 
 DeviceModel::~DeviceModel() = default;
 
+// A new stage runs other layers with other wiring: a captured micro-step is invalid. The same
+// stage again (a depth schedule sets it every step) keeps the capture.
 void DeviceModel::set_active_repeats(int64_t k) {
-  stage_ = depth_stage(plan_.cfg, k);
+  DepthStage next = depth_stage(plan_.cfg, k);
+  if (next.repeats == stage_.repeats) return;
+  stage_ = std::move(next);
+  ++generation_;
   backward_ready_ = false;
 }
 
@@ -138,13 +141,55 @@ int64_t DeviceModel::activation_bytes(const ModelPlan& plan, int64_t B, int64_t 
   return DeviceActivations(plan, B, seq_len).bytes();
 }
 
+// A new shape moves every activation and remakes the RoPE tables (seq changed): the stream
+// is drained first, since the old blocks are freed while queued work may still use them.
+// Only here does the forward's memory change (generation()).
 void DeviceModel::prepare(int64_t B, int64_t seq) {
   if (acts_ && acts_->dims.B == B && acts_->dims.seq == seq) return;
-  acts_.reset();  // its rope tables go before the new ones are made
+  ctx_.synchronize();
+  const bool new_seq = !acts_ || acts_->dims.seq != seq;
+  acts_.reset();
   acts_ = std::make_unique<DeviceActivations>(plan_, B, seq);
   acts_->bind(arena_storage_);
-  const auto& c = plan_.cfg;
-  acts_->rope = rope_tables(ctx_, seq, c.rope_width(), c.rope_base, c.rope_train_seq_len);
+  if (new_seq) {
+    const auto& c = plan_.cfg;
+    rope_ = {};  // the old tables go before the new ones are made
+    rope_ = rope_tables(ctx_, seq, c.rope_width(), c.rope_base, c.rope_train_seq_len);
+  }
+  ++generation_;
+}
+
+void DeviceModel::stage_batch(const int32_t* inputs, const int32_t* targets, int64_t B,
+                              int64_t seq) {
+  PGOLF_CHECK(B > 0 && seq > 0, "a batch needs at least one sequence of one token");
+  const int64_t N = B * seq;
+  check_token_ids(inputs, 0, N, plan_.cfg.vocab_size);
+  check_token_ids(targets, 0, N, plan_.cfg.vocab_size);
+  prepare(B, seq);
+  backward_ready_ = false;  // the backward reads the batch's ids and targets
+  staged_.synchronize();    // the previous batch has left the staging memory
+  if (staging_.size() < 2 * N) staging_.resize(2 * N);
+  std::copy(inputs, inputs + N, staging_.data());
+  std::copy(targets, targets + N, staging_.data() + N);
+  copy_async(ctx_, acts_->ids, staging_.data(), N, cudaMemcpyHostToDevice);
+  copy_async(ctx_, acts_->targets, staging_.data() + N, N, cudaMemcpyHostToDevice);
+  staged_.record(ctx_.stream());
+}
+
+void DeviceModel::zero_loss_total() { zero(ctx_, loss_total_.data(), 1); }
+
+double DeviceModel::read_loss_total() const {
+  double total = 0;
+  loss_total_.download(std::span(&total, 1), ctx_.stream());
+  return total;
+}
+
+double DeviceModel::forward(const int32_t* inputs, const int32_t* targets, int64_t B,
+                            int64_t seq) {
+  stage_batch(inputs, targets, B, seq);
+  zero_loss_total();
+  forward_staged();
+  return read_loss_total();
 }
 
 std::vector<float> DeviceModel::token_losses() const {
@@ -155,19 +200,13 @@ std::vector<float> DeviceModel::token_losses() const {
   return host;
 }
 
-double DeviceModel::forward(const int32_t* inputs, const int32_t* targets, int64_t B,
-                            int64_t seq) {
-  PGOLF_CHECK(B > 0 && seq > 0, "forward needs at least one sequence of one token");
+void DeviceModel::forward_staged() {
+  PGOLF_CHECK(acts_, "internal: forward_staged() before stage_batch()");
   backward_ready_ = false;
-  prepare(B, seq);
   auto& A = *acts_;
   const auto& c = plan_.cfg;
   const auto& P = plan_;
-  const int64_t N = A.dims.N, d = A.dims.d, kv = A.dims.kv;
-  check_token_ids(inputs, 0, N, A.dims.V);
-  check_token_ids(targets, 0, N, A.dims.V);
-  copy_async(ctx_, A.ids, inputs, N, cudaMemcpyHostToDevice);
-  copy_async(ctx_, A.targets, targets, N, cudaMemcpyHostToDevice);
+  const int64_t N = A.dims.N, B = A.dims.B, seq = A.dims.seq, d = A.dims.d, kv = A.dims.kv;
   refresh_shadows();
 
   // Embedding, SPEC §2 steps 1–5: tok_emb[x] (+ bigram) → rms → SmearGate → x0.
@@ -189,7 +228,7 @@ double DeviceModel::forward(const int32_t* inputs, const int32_t* targets, int64
     embedding_forward(ctx_, A.ids, W(P.ve_embed), A.ve_emb, N, c.ve_dim);
     if (P.ve_proj >= 0)
       linear_forward<bf16>(ctx_, A.ve_emb, S(P.ve_proj), A.ve_base, N, c.ve_dim, kv);
-    PGOLF_CUDA_CHECK(cudaMemsetAsync(A.ve_scaled, 0, size_t(N * kv) * sizeof(bf16), ctx_.stream()));
+    zero(ctx_, A.ve_scaled, N * kv);
     scaled_add_forward(ctx_, A.ve_scaled, A.ve_base, W(P.ve_scale), A.ve_scaled, N, kv, 1);
   }
   // Residual-stream value embeddings (#784): each table's rows, mixed in per layer.
@@ -198,11 +237,8 @@ double DeviceModel::forward(const int32_t* inputs, const int32_t* targets, int64
 
   for (int64_t v : stage_.active) block_forward(v);
   head_forward();
+  add_mean_loss(ctx_, A.losses, N, loss_total_.data());
   backward_ready_ = true;
-
-  double total = 0;
-  for (float loss : token_losses()) total += double(loss);
-  return total / double(N);
 }
 
 // Virtual layer v: the CPU's block_forward, op for op.
@@ -236,10 +272,10 @@ void DeviceModel::block_forward(int64_t v) {
     mix2_forward(ctx_, A.layers[0].u_raw, la.u_raw, W(lp.vr_lambda), la.u, N * kv);
   // q, k: per-head rms, partial RoPE; q *= q_gain.
   rmsnorm_forward(ctx_, la.q_raw, la.qn, la.q_rstd, N * H, hd, 1.0f);
-  rope_forward(ctx_, la.qn, la.qn, A.rope.cos.data(), A.rope.sin.data(), B, seq, H, hd, r);
+  rope_forward(ctx_, la.qn, la.qn, rope_.cos.data(), rope_.sin.data(), B, seq, H, hd, r);
   head_scale_forward(ctx_, la.qn, W(lp.q_gain), la.q, N, H, hd);
   rmsnorm_forward(ctx_, la.k_raw, la.k, la.k_rstd, N * Hkv, hd, 1.0f);
-  rope_forward(ctx_, la.k, la.k, A.rope.cos.data(), A.rope.sin.data(), B, seq, Hkv, hd, r);
+  rope_forward(ctx_, la.k, la.k, rope_.cos.data(), rope_.sin.data(), B, seq, Hkv, hd, r);
 
   attention_forward(ctx_, la.q, la.k, la.u, la.y_att, la.lse, B, seq, H, Hkv, hd);
   const bf16* y = la.y_att;
@@ -316,8 +352,7 @@ void DeviceModel::backward(double loss_scale) {
 
   // Head: ∂(loss_scale · mean loss)/∂loss_i = loss_scale / N (one float, as the CPU's) →
   // softcap cross-entropy → logits = zf W^T → zf = rms(final stream).
-  const std::vector<float> dloss(size_t(N), float(loss_scale / double(N)));
-  copy_async(ctx_, A.dloss, dloss.data(), N, cudaMemcpyHostToDevice);
+  fill(ctx_, A.dloss, float(loss_scale / double(N)), N);
   softcap_ce_backward<bf16>(ctx_, A.logits, A.targets, A.dloss, A.dlogits, N, V,
                             float(c.logit_softcap), /*accumulate=*/false);
   const int head = P.lm_head >= 0 ? P.lm_head : P.tok_emb;
@@ -341,7 +376,7 @@ void DeviceModel::backward(double loss_scale) {
     embedding_backward(ctx_, A.ids, A.drve[j], G(P.value_embeds[j]), N, d);
 
   // x0 feeds layer 0's stream and every resid_mix; x0 = smear(rms(tok (+ bigram))).
-  add_into(ctx_, A.dx0, dcur, N, d);
+  add_into(ctx_, A.dx0, dcur, N * d);
   const bf16* dhn = dcur;
   if (c.smear_gate) {
     zero(ctx_, A.dhn, N * d);
@@ -392,13 +427,13 @@ void DeviceModel::block_backward(int64_t v, bf16*& dcur, bf16*& dnext) {
   const DeviceLayerActs& la = A.layers[size_t(v)];
   const auto [N, B, seq, d, kv, H, Hkv, hd, r, mh, V] = A.dims;
   const float s = float(w.ln_scale);
-  const float* cos = A.rope.cos.data();
-  const float* sin = A.rope.sin.data();
+  const float* cos = rope_.cos.data();
+  const float* sin = rope_.sin.data();
 
   // An encoder layer's output also went through a U-Net skip, and a repeated block's
   // output into its next use's cross-repeat addition.
-  if (w.skip_out >= 0) add_into(ctx_, A.dskip[size_t(w.skip_out)], dcur, N, d);
-  if (w.feeds_cross && A.dcross[size_t(v)]) add_into(ctx_, A.dcross[size_t(v)], dcur, N, d);
+  if (w.skip_out >= 0) add_into(ctx_, A.dskip[size_t(w.skip_out)], dcur, N * d);
+  if (w.feeds_cross && A.dcross[size_t(v)]) add_into(ctx_, A.dcross[size_t(v)], dcur, N * d);
 
   // MLP: xs[v+1] = x_mid + mlp_scale ⊙ mo, mo = act Wdown^T, act = leaky_relu(hpre)²,
   // hpre = m Wup^T, m = rms(x_mid) s.
@@ -465,7 +500,7 @@ void DeviceModel::block_backward(int64_t v, bf16*& dcur, bf16*& dnext) {
                   G(lp.vr_lambda), N * kv);
     du_raw = A.du_raw;
   }
-  if (v == 0 && c.value_residual) add_into(ctx_, A.du0, du_raw, N, kv);
+  if (v == 0 && c.value_residual) add_into(ctx_, A.du0, du_raw, N * kv);
   // u_raw += ve_layer_scale · ve_scaled: the layer scale's gradient here, ve_scaled's
   // gradient into dve_scaled (ve_scale's part after the last layer, in backward()).
   if (w.ve_slot >= 0) {

@@ -9,6 +9,14 @@
 // matrices the GEMMs read, in one buffer, cast from the fp32 values before every forward;
 // activations and the backward's scratch (DeviceActivations) in one buffer planned once per
 // (batch, seq), which only grows. The forward keeps every activation the backward will read.
+//
+// CUDA graphs (core/cuda/graph.h): a micro-step, zero_loss_total(), forward_staged() and
+// backward(), queues device work only (no host synchronisation, no allocation, no host array
+// read), on addresses fixed between stage_batch() calls of the same shape; the batch's tokens
+// are copied in by stage_batch(), outside the graph, into the same device buffers each time.
+// So: stage_batch; run the micro-step once eagerly (it sizes the Context's scratch, which a
+// capture may not grow, and loads every kernel); capture it; then stage_batch and launch per
+// micro-step, capturing again whenever generation() has changed.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -16,6 +24,7 @@
 
 #include "core/cuda/runtime.h"
 #include "core/param_store.h"
+#include "kernels/cuda/rope.h"
 #include "model/plan.h"
 
 namespace pgolf::cuda {
@@ -46,16 +55,50 @@ class DeviceModel {
   void upload(const ParamStore<float>& params);
   void download(ParamStore<float>& params) const;
 
-  // Mean cross-entropy of `targets` given `inputs` (host arrays, row-major [B, seq_len]),
-  // as Model<float>::forward: the per-token losses summed in double on the host.
+  // The device fp32 parameter and gradient buffers, laid out as ParamStore<float>::values()
+  // and grads(), for the optimizer, EMA/SWA and QAT kernels working in place. Their addresses
+  // never change.
+  float* params_data() { return params_.data(); }
+  const float* params_data() const { return params_.data(); }
+  float* grads_data() { return grads_.data(); }
+  const float* grads_data() const { return grads_.data(); }
+
+  // Host, never captured: checks the token ids (model/token_ids.h), plans and binds the
+  // activations for (B, seq) when the shape changed (generation() then changes), and queues
+  // the copy of the batch (host arrays, row-major [B, seq]) into the model's device batch
+  // buffers on ctx.stream(), through pinned staging memory. Returns once the arrays may be
+  // reused; waits only for the previous stage_batch's copies, not for the micro-step queued
+  // since.
+  void stage_batch(const int32_t* inputs, const int32_t* targets, int64_t B, int64_t seq);
+
+  // Capturable: the forward of the staged batch, as Model<float>::forward, adding its mean
+  // loss (Σ per-token losses) / N to the device accumulator (kernels/cuda/cross_entropy.h
+  // add_mean_loss: deterministic, fp32 partials of 64 losses and a double total).
+  void forward_staged();
+
+  // Capturable: accumulates loss_scale * d(mean loss of the last forward)/d(parameter) into
+  // the device gradients, as Model<float>::backward. Parameters of inactive layers get no
+  // gradient. loss_scale is baked into a captured launch (a run's 1/accumulation steps).
+  void backward(double loss_scale = 1.0);
+
+  // The mean-loss accumulator: zeroed (queued, capturable), or read (host: waits for the
+  // stream).
+  void zero_loss_total();
+  double read_loss_total() const;
+
+  // Host convenience: stage_batch, zero_loss_total, forward_staged, read_loss_total; the mean
+  // cross-entropy of `targets` given `inputs`, as Model<float>::forward.
   double forward(const int32_t* inputs, const int32_t* targets, int64_t B, int64_t seq_len);
 
-  // Per-token losses of the last forward, [B * seq_len], downloaded from the device.
+  // Per-token losses of the last forward, [B * seq_len], downloaded from the device (host:
+  // waits for the stream).
   std::vector<float> token_losses() const;
 
-  // Accumulates loss_scale * d(mean loss of the last forward)/d(parameter) into the device
-  // gradients, as Model<float>::backward. Parameters of inactive layers get no gradient.
-  void backward(double loss_scale = 1.0);
+  // Changes whenever a captured micro-step would be invalid: the (B, seq) shape changed (the
+  // activations re-planned and rebound, the RoPE tables remade), the depth stage changed, or
+  // the Context's scratch was reallocated (Context::scratch_generation; it is added in, so the
+  // value only ever grows). A caller captures again when it differs from the captured one.
+  uint64_t generation() const { return generation_ + ctx_.scratch_generation(); }
 
   // The fp32 gradients: set to zero, or one copy into ParamStore<float>::grads() (same layout).
   void zero_grads();
@@ -92,7 +135,12 @@ class DeviceModel {
   DeviceBuffer<bf16> shadows_;
   DeviceBuffer<unsigned char> arena_storage_;  // shared by every (batch, seq) shape
   std::unique_ptr<DeviceActivations> acts_;
-  bool backward_ready_ = false;  // the last forward ran at the current depth stage
+  RopeTables rope_;  // [seq, r/2] each, remade when seq changes
+  DeviceBuffer<double> loss_total_{1};
+  PinnedBuffer<int32_t> staging_;  // inputs then targets of the last staged batch
+  Event staged_;                   // recorded after the copies out of staging_
+  uint64_t generation_ = 0;
+  bool backward_ready_ = false;  // the last forward ran on the staged batch at this depth stage
 };
 
 }  // namespace pgolf::cuda
