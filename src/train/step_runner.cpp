@@ -3,6 +3,7 @@
 #include <thread>
 
 #include "core/error.h"
+#include "eval/sliding.h"
 #include "optim/averaging.h"
 #ifdef PGOLF_HAVE_CUDA
 #include "train/cuda/cuda_step_runner.h"
@@ -52,6 +53,10 @@ class CpuStepRunner final : public StepRunner {
   EvalResult evaluate(const std::vector<int32_t>& tokens, int64_t seq_len, int64_t batch_seqs,
                       const ByteLuts& luts) override {
     return evaluate_standard(t_.model, tokens, seq_len, batch_seqs, luts);
+  }
+  EvalResult evaluate_sliding(const std::vector<int32_t>& tokens, int64_t seq_len,
+                              int64_t stride, int64_t batch_seqs, const ByteLuts& luts) override {
+    return pgolf::evaluate_sliding(t_.model, tokens, seq_len, stride, batch_seqs, luts);
   }
 
   void to_host() override {}

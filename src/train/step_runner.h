@@ -49,9 +49,12 @@ class StepRunner {
   virtual void ema_update(double decay) = 0;
   virtual void swa_accumulate() = 0;
 
-  // The standard evaluation (SPEC §4) of the runner's current weights.
+  // The standard and sliding-window evaluations (SPEC §4) of the runner's current weights.
   virtual EvalResult evaluate(const std::vector<int32_t>& tokens, int64_t seq_len,
                               int64_t batch_seqs, const ByteLuts& luts) = 0;
+  virtual EvalResult evaluate_sliding(const std::vector<int32_t>& tokens, int64_t seq_len,
+                                      int64_t stride, int64_t batch_seqs,
+                                      const ByteLuts& luts) = 0;
 
   // Device → host: the weights, the optimizer state and step counts, EMA and SWA into the
   // TrainTensors; host → device: the other way, after the host copies changed (a resume, a

@@ -13,7 +13,6 @@
 #include "data/tokenizer.h"
 #include "dist/comm.h"
 #include "eval/evaluate.h"
-#include "eval/sliding.h"
 #include "eval/ttt.h"
 #include "io/artifact.h"
 #include "io/atomic_file.h"
@@ -237,8 +236,8 @@ void score_sliding_and_ttt(Run& run, int64_t step, json& summary) {
   };
   if (t.eval_stride > 0)
     record("roundtrip_sliding",
-           evaluate_sliding(run.model, run.val_tokens, seq, stride, run.eval_batch_seqs(),
-                            run.luts),
+           run.runner->evaluate_sliding(run.val_tokens, seq, stride, run.eval_batch_seqs(),
+                                        run.luts),
            fmt("round trip, sliding windows (stride %lld)", (long long)stride).c_str());
   if (t.ttt_enabled) {
     const TttOptions o = ttt_options(t);

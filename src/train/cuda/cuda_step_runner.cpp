@@ -5,6 +5,7 @@
 
 #include "core/cuda/graph.h"
 #include "core/cuda/runtime.h"
+#include "eval/cuda/device_scoring.h"
 #include "kernels/cuda/fake_quant.h"
 #include "kernels/cuda/optimizer.h"
 #include "model/cuda/device_model.h"
@@ -119,13 +120,11 @@ class CudaStepRunner final : public StepRunner {
 
   EvalResult evaluate(const std::vector<int32_t>& tokens, int64_t seq_len, int64_t batch_seqs,
                       const ByteLuts& luts) override {
-    return evaluate_standard_with(
-        [&](const int32_t* x, int64_t B) {
-          model_.forward(x, x + 1, B, seq_len);
-          losses_ = model_.token_losses();
-          return losses_.data();
-        },
-        tokens, seq_len, batch_seqs, luts);
+    return cuda::evaluate_standard(model_, tokens, seq_len, batch_seqs, luts);
+  }
+  EvalResult evaluate_sliding(const std::vector<int32_t>& tokens, int64_t seq_len,
+                              int64_t stride, int64_t batch_seqs, const ByteLuts& luts) override {
+    return cuda::evaluate_sliding(model_, tokens, seq_len, stride, batch_seqs, luts);
   }
 
   void to_host() override {
@@ -181,7 +180,6 @@ class CudaStepRunner final : public StepRunner {
   uint64_t generation_ = 0, step_scratch_ = 0;
   double micro_scale_ = 0, clip_norm_ = -1;
   Replayed micro_, step_;
-  std::vector<float> losses_;
 };
 
 }  // namespace
