@@ -26,7 +26,9 @@
 #include "data/token_stream.h"
 #include "data/tokenizer.h"
 #include "dist/comm.h"
+#include "core/device.h"
 #include "eval/evaluate.h"
+#include "eval/scoring_on_gpu.h"
 #include "eval/sliding.h"
 #include "eval/ttt.h"
 #include "io/shard.h"
@@ -47,6 +49,9 @@ struct ScoreOptions {
   // eval only: score-first TTT (SPEC §4) over the sliding windows when --ttt is given.
   bool ttt = false;
   TttOptions ttt_opt;
+  // eval only: --device; the standard and sliding evaluations of float weights run on it.
+  std::string device = "auto";
+  bool on_gpu = false;
 };
 
 // Sliding windows without --batch go 32 to a forward, as the reference's; --ttt without
@@ -121,6 +126,11 @@ const std::string& model_file(const ScoreOptions& o) {
 template <typename T>
 EvalResult evaluate(const ScoreOptions& o, Model<T>& model, const std::vector<int32_t>& tokens,
                     const ByteLuts& luts, bool with_bytes) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (o.on_gpu)
+      return evaluate_on_gpu(model, tokens, o.seq_len, o.sliding ? o.stride : 0, o.batch, luts,
+                             o.reference_tail);
+  }
   if (!o.ttt) {
     return o.sliding ? evaluate_sliding(model, tokens, o.seq_len, o.stride, o.batch, luts,
                                         o.reference_tail, o.ttt_opt.temperature)
@@ -149,8 +159,8 @@ void evaluate_and_print(const ScoreOptions& o, Model<T>& model, const std::vecto
   if (!dist::world().root()) return;  // every rank has r; one prints it
   const char* mode = o.ttt ? "ttt" : o.sliding ? "sliding" : "standard";
   if (o.json) {
-    nlohmann::json j = {{"eval", mode}, {"val_loss", r.val_loss},
-                        {"tokens", r.tokens}, {"seconds", r.seconds}};
+    nlohmann::json j = {{"eval", mode}, {"val_loss", r.val_loss}, {"tokens", r.tokens},
+                        {"seconds", r.seconds}, {"device", o.on_gpu ? "cuda" : "cpu"}};
     if (with_bytes) j.update({{"val_bpb", r.val_bpb}, {"bytes", r.bytes}});
     if (o.sliding)
       j.update({{"stride", o.stride}, {"reference_tail", o.reference_tail},
@@ -234,6 +244,26 @@ void run_score(const ScoreOptions& o, bool with_grad) {
   }
 }
 
+// --device for eval: the GPU scores float weights in standard or sliding windows, at
+// temperature 1, in one process. `auto` takes it where it can and says so only on a
+// terminal (stdout holds the result, stderr errors alone).
+void choose_device(ScoreOptions& o, bool temperature) {
+  const char* cpu_only = o.ttt                               ? "--ttt"
+                         : o.fp64                            ? "--fp64"
+                         : temperature                       ? "--temperature"
+                         : !o.tokens.empty() && !o.sliding   ? "--tokens without --stride"
+                         : dist::world().distributed()       ? "several ranks (mpirun)"
+                                                             : nullptr;
+  if (o.device == "cuda")
+    PGOLF_CHECK(!cpu_only, "--device cuda scores standard and sliding windows in one process; ",
+                cpu_only, " runs on the CPU only (--device cpu)");
+  if (cpu_only && o.device == "auto") o.device = "cpu";
+  const DeviceChoice choice = resolve_device(o.device);
+  o.on_gpu = choice.device == Device::kCuda;
+  if (!choice.notice.empty() && isatty(fileno(stderr)))
+    std::fprintf(stderr, "pgolf: %s\n", choice.notice.c_str());
+}
+
 }  // namespace
 
 void add_score_commands(CLI::App& app) {
@@ -263,6 +293,11 @@ void add_score_commands(CLI::App& app) {
   auto* temperature = eval->add_option(
       "--temperature", eval_opt->ttt_opt.temperature,
       "Divide the capped logits by this when scoring sliding windows or TTT (#490 tried 0.98)");
+  eval->add_option("--device", eval_opt->device,
+                   "Where to score --data or sliding windows: auto (a CUDA GPU when this build "
+                   "has CUDA and one is present), cpu, or cuda. TTT, --fp64, --temperature and "
+                   "--tokens without --stride always run on the CPU")
+      ->capture_default_str();
   eval->callback([eval, eval_opt, stride, ttt, temperature] {
     ScoreOptions& o = *eval_opt;
     PGOLF_CHECK(!o.data.empty() || !o.tokens.empty(), "eval needs --data DIR or --tokens SHARD");
@@ -281,6 +316,7 @@ void add_score_commands(CLI::App& app) {
                   " (the window length --seq-len), not ", o.stride);
       if (eval->get_option("--batch")->count() == 0) o.batch = kSlidingBatch;
     }
+    choose_device(o, temperature->count() > 0);
     if (!o.data.empty()) {
       o.fp64 ? run_data_eval<double>(o) : run_data_eval<float>(o);
     } else if (o.sliding) {

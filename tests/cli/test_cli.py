@@ -56,6 +56,10 @@ def check_pack(checks, w, score):
     expect_error("both --checkpoint and --artifact",
                  ["eval", "--artifact", w("model.pgolf"), *score], "excludes")
     expect_error("eval without a model", ["eval", *score[2:]], "--checkpoint")
+    expect_error("eval --ttt on the GPU", ["eval", *score, "--stride", "8", "--ttt",
+                                           "--device", "cuda"], "--ttt runs on the CPU only")
+    expect_error("eval on an unknown device", ["eval", *score, "--device", "tpu"],
+                 "--device must be auto, cpu or cuda")
     expect_error("pack of a missing checkpoint",
                  ["pack", "--checkpoint", w("none.safetensors"), "--out", w("n.pgolf")],
                  "none.safetensors")

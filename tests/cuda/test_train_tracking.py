@@ -7,7 +7,8 @@ but bf16 activations and GEMM operands, the CPU computes in fp32) and in the ord
 floating-point sums. The run exercises every part of the GPU step: two micro-steps per step
 (the captured micro-step graph replayed on different batches), a warm-up rolled back,
 gradient clipping, EMA and SWA, late QAT, a checkpoint mid-run (device to host) and a resume
-on the GPU (host to device).
+on the GPU (host to device); and `pgolf eval --device cuda` (standard and sliding) against
+the CPU's on the same weights.
 
 Tolerances (reasoned, not yet measured: no GPU has run this): bf16 rounds each activation to
 a relative 2^-9 ≈ 2e-3, and the mean loss averages those errors over 8,192 tokens, so the
@@ -16,6 +17,7 @@ run do not: 50 steps at these learning rates stay within a few percent.
   step 1:        |Δloss| / loss ≤ 5e-3
   every step:    |Δloss| / loss ≤ 3e-2
   val_bpb (step 50, EMA weights, the artifact's round trip): relative ≤ 2e-2
+  pgolf eval of one set of weights, GPU vs CPU (no drift, only rounding): relative ≤ 1e-2
 Without a GPU the test exits 77, which ctest reports as skipped, and says why.
 
     python3 tests/cuda/test_train_tracking.py --pgolf PATH --corpus DIR --workdir DIR
@@ -87,6 +89,21 @@ def main():
     check(s.get("device", "").startswith("cuda") and s.get("peak_device_bytes", 0) > 0,
           f"the GPU summary names its device ({s.get('device')}) and peak memory "
           f"({s.get('peak_device_bytes')} bytes)")
+
+    # pgolf eval --device cuda on the GPU run's weights, standard and sliding, against the CPU.
+    for extra in ([], ["--stride", "64"]):
+        got = {}
+        for device in ("cpu", "cuda"):
+            r = pgolf("eval", "--checkpoint", w("cuda", "model.safetensors"), "--data", w("data"),
+                      "--seq-len", "256", "--batch", "8", "--json", "--device", device, *extra)
+            if check(r.returncode == 0, f"eval {' '.join(extra)} on {device}: {r.stderr.strip()}"):
+                got[device] = json.loads(r.stdout)
+        if len(got) == 2:
+            c, g = got["cpu"]["val_bpb"], got["cuda"]["val_bpb"]
+            check(got["cuda"]["device"] == "cuda" and got["cuda"]["tokens"] == got["cpu"]["tokens"]
+                  and abs(g - c) / c <= 1e-2,
+                  f"eval {got['cuda']['eval']} on the GPU: val_bpb {g:.5f} vs cpu {c:.5f} over "
+                  f"{got['cuda']['tokens']} tokens (bf16 activations: rel <= 1e-2)")
 
     # Stop at step 25 and resume on the GPU: the state goes device → checkpoint → device.
     r = pgolf("train", *common, "--device", "cuda", "--out", w("resumed"), "--stop-at-step", "25")

@@ -22,7 +22,7 @@ EvalResult evaluate_standard(DeviceModel& model, const std::vector<int32_t>& tok
 // layout score_windows_with reads.
 EvalResult evaluate_sliding(DeviceModel& model, const std::vector<int32_t>& tokens,
                             int64_t seq_len, int64_t stride, int64_t batch_seqs,
-                            const ByteLuts& luts) {
+                            const ByteLuts& luts, bool reference_tail) {
   std::vector<float> kept;
   return evaluate_sliding_with(
       [&](const int32_t* x, const int32_t* y, int64_t B, int64_t first_row) {
@@ -34,7 +34,7 @@ EvalResult evaluate_sliding(DeviceModel& model, const std::vector<int32_t>& toke
                     kept.begin() + b * (seq_len - first_row));
         return kept.data();
       },
-      tokens, seq_len, stride, batch_seqs, luts);
+      tokens, seq_len, stride, batch_seqs, luts, reference_tail);
 }
 
 }  // namespace pgolf::cuda

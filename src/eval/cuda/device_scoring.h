@@ -15,8 +15,9 @@ namespace pgolf::cuda {
 EvalResult evaluate_standard(DeviceModel& model, const std::vector<int32_t>& tokens,
                              int64_t seq_len, int64_t batch_seqs, const ByteLuts& luts);
 
+// plan_windows(reference_tail) as eval/sliding.h's evaluate_sliding.
 EvalResult evaluate_sliding(DeviceModel& model, const std::vector<int32_t>& tokens,
                             int64_t seq_len, int64_t stride, int64_t batch_seqs,
-                            const ByteLuts& luts);
+                            const ByteLuts& luts, bool reference_tail = false);
 
 }  // namespace pgolf::cuda
