@@ -34,7 +34,7 @@ strip -o "$kit/bin/pgolf_tests" build-gpu/tests/pgolf_tests
 # Every resolved dependency except glibc's own libraries, the dynamic loader and CUDA's
 # (the GPU machine brings a driver-matched CUDA; cuBLASLt alone is 0.5 GB).
 ldd build-gpu/pgolf build-gpu/tests/pgolf_tests | awk '$2 == "=>" && $3 ~ /^\// {print $3}' |
-  sort -u | grep -vE '/(libc|libm|libdl|libpthread|librt|ld-linux[^/]*)\.so|/libcu[a-z]*\.so' |
+  sort -u | grep -vE '/(libc|libm|libdl|libpthread|librt|ld-linux[^/]*)\.so|/libcu[A-Za-z]*\.so' |
   while read -r so; do cp -L "$so" "$kit/lib/"; done
 if [ -d "$corpus" ]; then  # the 24 texts tests/support/cli_checks.py slice_data picks
   mapfile -t texts < <(ls "$corpus" | grep '\.txt$' | sort)
