@@ -81,6 +81,7 @@ struct Run {
   TrainProgress progress;
   int64_t accum;
   DepthSchedule depth;
+  Device device;
   std::unique_ptr<StepRunner> runner;
   bool host_stale = false;  // the runner's weights moved on since the last to_host()
 
@@ -95,7 +96,8 @@ struct Run {
         qat(model.params(), model.plan()),
         log(o.out_dir, comm.root()),
         accum(grad_accum_steps(c.train, comm.size())),
-        depth(depth_schedule(c.train)) {
+        depth(depth_schedule(c.train)),
+        device(device) {
     const int64_t n = int64_t(model.params().values().size());
     if (cfg.train.ema_enabled) ema.resize(n);
     if (cfg.train.swa_enabled) swa.resize(n);
@@ -240,6 +242,8 @@ void score_sliding_and_ttt(Run& run, int64_t step, json& summary) {
                                         run.luts),
            fmt("round trip, sliding windows (stride %lld)", (long long)stride).c_str());
   if (t.ttt_enabled) {
+    if (run.device != Device::kCpu)
+      run.log.line("score-first TTT runs on the CPU: it has no GPU version yet (docs/cuda.md)");
     const TttOptions o = ttt_options(t);
     TttHooks hooks;
     hooks.on_chunk = [&](int64_t done, int64_t chunks, double bpb, double seconds) {
