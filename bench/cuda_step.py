@@ -45,7 +45,6 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -61,16 +60,10 @@ import torch  # noqa: E402
 import reference_model as ref  # noqa: E402
 import reference_train as rt  # noqa: E402
 import st_io  # noqa: E402
+from bench_support import (pgolf_init, pgolf_train, run, timed_train_settings,  # noqa: E402
+                           write_random_shards)
 
 MATRIX_SUFFIXES = ref.ATTN_MATRICES + ref.MLP_MATRICES
-
-
-def run(cmd, env, what):
-    r = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    if r.returncode != 0:
-        sys.stderr.write(r.stdout[-4000:] + r.stderr[-4000:])
-        raise SystemExit(f"{what}: `{' '.join(cmd)}` exited with status {r.returncode}")
-    return r
 
 
 # ----------------------------------------------------------------------------- data
@@ -107,13 +100,9 @@ def make_data(a, env, work, vocab, n_train, n_val):
     run([a.pgolf, "data", "--text", corpus, "--vocab", str(vocab), "--out", tok], env,
         "pgolf data")
     ddir = os.path.join(work, "data")
-    os.makedirs(ddir)
+    shards = write_random_shards(ddir, vocab, n_train, n_val)
     os.replace(os.path.join(tok, "tokenizer.model"), os.path.join(ddir, "tokenizer.model"))
-    rng = np.random.default_rng(0)
-    train = os.path.join(ddir, "bench_train_000000.bin")
-    st_io.write_shard(train, rng.integers(0, vocab, n_train))
-    st_io.write_shard(os.path.join(ddir, "bench_val_000000.bin"), rng.integers(0, vocab, n_val))
-    return ddir, [train]
+    return ddir, shards
 
 
 # ----------------------------------------------------------------------------- FLOPs
@@ -156,27 +145,12 @@ def pgolf_device_args(a, env):
 
 def run_pgolf(a, env, work, preset, init, ddir, settings):
     out = os.path.join(work, "run")
-    cmd = [a.pgolf, "train", *pgolf_device_args(a, env), "--preset", preset, "--data", ddir,
-           "--out", out, "--init", init]
-    for k, v in settings.items():
-        cmd += ["--set", f"{k}={json.dumps(v)}"]
-    t0 = time.perf_counter()
-    run(cmd, env, "pgolf train")
-    wall = time.perf_counter() - t0
-    events = {}
-    with open(os.path.join(out, "metrics.jsonl")) as f:
-        for line in f:
-            e = json.loads(line)
-            if "train_loss" in e:
-                events[int(e["step"])] = e
+    events, wall, run_cfg = pgolf_train(
+        [a.pgolf, "train", *pgolf_device_args(a, env), "--preset", preset, "--data", ddir,
+         "--init", init], settings, out, env, "pgolf train")
     steps = settings["iterations"]
-    if sorted(events) != list(range(1, steps + 1)):
-        raise SystemExit(f"pgolf logged train events for steps {sorted(events)}, expected "
-                         f"1..{steps}")
     with open(os.path.join(out, "summary.json")) as f:
         summary = json.load(f)
-    with open(os.path.join(out, "config.json")) as f:
-        run_cfg = json.load(f)
     return dict(step_ms=[float(events[s]["step_ms"]) for s in range(1, steps + 1)],
                 losses=[float(events[s]["train_loss"]) for s in range(1, steps + 1)],
                 peak_bytes=summary.get("peak_device_bytes"), wall_s=wall,
@@ -347,17 +321,11 @@ def main():
     work = tempfile.mkdtemp(prefix="cuda_step-", dir=keep)
     try:
         init = os.path.join(work, "init.safetensors")
-        run([a.pgolf, "init", "--preset", preset, "--seed", "1", "--out", init], env,
-            "pgolf init")
-        _, meta = st_io.read_safetensors(init)
-        vocab = int(json.loads(meta["pgolf_config"])["vocab_size"])
+        vocab = pgolf_init(a.pgolf, preset, init, env)
         ddir, shards = make_data(a, env, work, vocab, (steps + 1) * (tokens + 1), 2 * seq + 1)
 
-        settings = dict(iterations=steps, warmup_steps=0, val_loss_every=0, train_log_every=1,
-                        max_wallclock_seconds=0, train_seq_len=seq, eval_seq_len=seq,
-                        train_batch_tokens=tokens, grad_accum_steps=1, val_batch_size=2 * seq,
-                        ema_enabled=False, swa_enabled=False, late_qat_threshold=0,
-                        checkpoint_every=0, eval_stride=0, ttt_enabled=False, gptq=False)
+        settings = timed_train_settings(steps, seq, tokens, checkpoint_every=0, eval_stride=0,
+                                        ttt_enabled=False, gptq=False)
         print(f"pgolf train: {preset} B={batch} T={seq}, {steps} steps ...", flush=True)
         pg, run_cfg = run_pgolf(a, env, work, preset, init, ddir, settings)
         print(f"torch: {'compiled' if a.compile else 'eager'}, {device} ...", flush=True)

@@ -24,11 +24,9 @@ Tokens/s of each is train_batch_tokens / median step time over the steps after t
 runs' first/last losses: same weights, same data, so they should agree closely).
 """
 import argparse
-import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,12 +35,13 @@ sys.dont_write_bytecode = True
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "parity"))
 
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import reference_model as ref  # noqa: E402
 import reference_train as rt  # noqa: E402
 import st_io  # noqa: E402
+from bench_support import (pgolf_init, pgolf_train, timed_train_settings,  # noqa: E402
+                           write_random_shards)
 
 SKIP = 2  # steps excluded from the median (first-touch allocations, cache warm-up)
 
@@ -56,23 +55,11 @@ def case_settings(case, a):
     raise SystemExit(f"unknown case {case} (known: tiny, record549)")
 
 
-def run(cmd, env):
-    r = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    if r.returncode != 0:
-        sys.stderr.write(r.stderr)
-        raise SystemExit(f"`{' '.join(cmd)}` exited with status {r.returncode}")
-    return r
-
-
 def write_data(ddir, vocab, n_train, n_val, shared):
-    os.makedirs(ddir, exist_ok=True)
-    rng = np.random.default_rng(0)
-    st_io.write_shard(os.path.join(ddir, "bench_train_000000.bin"),
-                      rng.integers(0, vocab, n_train))
-    st_io.write_shard(os.path.join(ddir, "bench_val_000000.bin"), rng.integers(0, vocab, n_val))
+    shards = write_random_shards(ddir, vocab, n_train, n_val)
     shutil.copyfile(os.path.join(shared, f"fineweb_{vocab}_bpe.model"),
                     os.path.join(ddir, "tokenizer.model"))
-    return [os.path.join(ddir, "bench_train_000000.bin")]
+    return shards
 
 
 def median_after_skip(ms):
@@ -85,41 +72,20 @@ def bench_case(case, a, env, work):
     cdir = os.path.join(work, case)
     os.makedirs(cdir)
     init = os.path.join(cdir, "init.safetensors")
-    run([a.pgolf, "init", "--preset", preset, "--seed", "1", "--out", init], env)
-    _, meta = st_io.read_safetensors(init)
-    vocab = int(json.loads(meta["pgolf_config"])["vocab_size"])
+    vocab = pgolf_init(a.pgolf, preset, init, env)
     tokens = batch * seq
     ddir = os.path.join(cdir, "data")
     shards = write_data(ddir, vocab, (steps + 1) * (tokens + 1), 2 * seq + 1, a.shared)
 
-    settings = dict(iterations=steps, warmup_steps=0, val_loss_every=0, train_log_every=1,
-                    max_wallclock_seconds=0, train_seq_len=seq, eval_seq_len=seq,
-                    train_batch_tokens=tokens, grad_accum_steps=1, val_batch_size=2 * seq,
-                    ema_enabled=False, swa_enabled=False, late_qat_threshold=0)
-    out = os.path.join(cdir, "run")
-    cmd = [a.pgolf, "train", "--preset", preset, "--data", ddir, "--out", out, "--init", init]
-    for k, v in settings.items():
-        cmd += ["--set", f"{k}={json.dumps(v)}"]
-    t0 = time.perf_counter()
-    run(cmd, env)
-    pg_wall = time.perf_counter() - t0
-    events = {}
-    with open(os.path.join(out, "metrics.jsonl")) as f:
-        for line in f:
-            e = json.loads(line)
-            if "train_loss" in e:
-                events[int(e["step"])] = e
-    if sorted(events) != list(range(1, steps + 1)):
-        raise SystemExit(f"{case}: pgolf logged train events for steps {sorted(events)}, "
-                         f"expected 1..{steps}")
+    events, pg_wall, run_cfg = pgolf_train(
+        [a.pgolf, "train", "--preset", preset, "--data", ddir, "--init", init],
+        timed_train_settings(steps, seq, tokens), os.path.join(cdir, "run"), env, case)
     if "step_ms" in events[1]:
         pg_ms = [float(events[s]["step_ms"]) for s in range(1, steps + 1)]
     else:  # older metrics: tokens_per_s of the step
         pg_ms = [1000.0 * tokens / float(events[s]["tokens_per_s"]) for s in range(1, steps + 1)]
     pg_losses = [float(events[s]["train_loss"]) for s in range(1, steps + 1)]
 
-    with open(os.path.join(out, "config.json")) as f:
-        run_cfg = json.load(f)
     cfg_model = {k: v for k, v in run_cfg.items() if k in ref.DEFAULTS}
     cfg_train = {k: v for k, v in run_cfg.items() if k in rt.TRAIN_DEFAULTS}
     tensors, _ = st_io.read_safetensors(init)

@@ -27,14 +27,9 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-from cli_checks import CliChecks, corpus_test_args, slice_data  # noqa: E402
+from cli_checks import CliChecks, corpus_test_args, slice_data, train_losses  # noqa: E402
 
 SKIP = 77
-
-
-def losses(run_dir):
-    events = [json.loads(l) for l in open(os.path.join(run_dir, "metrics.jsonl"))]
-    return {e["step"]: e["train_loss"] for e in events if "train_loss" in e}
 
 
 def main():
@@ -67,7 +62,7 @@ def main():
         if not check(r.returncode == 0, f"train on {device}: {r.stderr.strip()[-500:]}"):
             return checks.finish("cuda.train_tracking")
         runs[device] = json.load(open(w(device, "summary.json")))
-    cpu, gpu = losses(w("cpu")), losses(w("cuda"))
+    cpu, gpu = train_losses(w("cpu")), train_losses(w("cuda"))
     check(sorted(cpu) == sorted(gpu) == list(range(1, 51)), "50 logged steps on each device")
     rel = {s: abs(gpu[s] - cpu[s]) / cpu[s] for s in cpu if s in gpu}
     worst = max(rel, key=rel.get)
@@ -110,7 +105,7 @@ def main():
     check(r.returncode == 0, f"GPU run stopped at step 25: {r.stderr.strip()[-300:]}")
     r = pgolf("train", "--resume", "--device", "cuda", "--out", w("resumed"))
     if check(r.returncode == 0, f"GPU run resumed: {r.stderr.strip()[-300:]}"):
-        res = losses(w("resumed"))
+        res = train_losses(w("resumed"))
         worst = max(abs(res[s] - gpu[s]) / gpu[s] for s in range(26, 51))
         check(worst <= 3e-2, f"the resumed GPU run tracks the uninterrupted one: worst rel "
                              f"{worst:.2e} over steps 26-50")

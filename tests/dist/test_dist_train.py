@@ -25,7 +25,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-from cli_checks import CliChecks, slice_data  # noqa: E402
+from cli_checks import CliChecks, slice_data, train_losses  # noqa: E402
 
 # tiny at its own width and depth, 20 steps of 8,192 tokens, the reference's micro-steps.
 TINY = {"vocab_size": 512, "iterations": 20, "grad_accum_steps": 0, "max_wallclock_seconds": 0,
@@ -38,12 +38,6 @@ def sets(d):
     for k, v in d.items():
         out += ["--set", f"{k}={json.dumps(v)}"]
     return out
-
-
-def losses(run):
-    with open(os.path.join(run, "metrics.jsonl")) as f:
-        events = [json.loads(line) for line in f]
-    return {e["step"]: e["train_loss"] for e in events if "train_loss" in e}
 
 
 def summary(run):
@@ -104,7 +98,7 @@ def main():
     ok = check(r1.returncode == 0, f"1 process trains tiny: {r1.stderr.strip()[-400:]}")
     ok &= check(r2.returncode == 0, f"mpirun -np 2 trains tiny: {r2.stderr.strip()[-600:]}")
     if ok:
-        l1, l2 = losses(one), losses(two)
+        l1, l2 = train_losses(one), train_losses(two)
         worst = max(abs(l2[s] - l1[s]) / abs(l1[s]) for s in l1) if l1.keys() == l2.keys() else 1
         check(sorted(l1) == list(range(1, 21)) and worst <= 1e-5,
               f"20 steps: loss curves agree, worst relative difference {worst:.2e} (<= 1e-5)")
@@ -129,14 +123,14 @@ def main():
         r = subprocess.run(mpi + ["train", "--resume", "--out", stop], capture_output=True,
                            text=True, env={**env, "PGOLF_COMM_TIMEOUT": "120"}, timeout=900)
         if check(r.returncode == 0, f"2 ranks resume: {r.stderr.strip()[-400:]}") and ok:
-            check(losses(stop) == losses(two) and
+            check(train_losses(stop) == train_losses(two) and
                   summary(stop)["val_bpb"] == summary(two)["val_bpb"],
                   "the resumed 2-rank run equals the uninterrupted one bit for bit")
         r = subprocess.run([a.pgolf, "train", "--resume", "--out", stop + "_1"],
                            capture_output=True, text=True, env=env, timeout=900)
         if check(r.returncode == 0, f"1 process resumes the 2-rank checkpoint: "
                                     f"{r.stderr.strip()[-400:]}") and ok:
-            l1, lr = losses(one), losses(stop + "_1")
+            l1, lr = train_losses(one), train_losses(stop + "_1")
             worst = max(abs(lr[s] - l1[s]) / abs(l1[s]) for s in l1)
             check(worst <= 1e-5, f"its loss curve is the 1-process run's (worst rel {worst:.1e})")
 
@@ -180,7 +174,7 @@ def main():
 
     def losses_or_none(run):
         try:
-            return losses(run)
+            return train_losses(run)
         except (OSError, ValueError):
             return None
 

@@ -1,6 +1,7 @@
 """Checks on the pgolf binary for the command-line tests: run it, record pass/fail lines,
 and assert that bad input gives one sentence on stderr and a non-zero exit."""
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -50,6 +51,13 @@ def slice_data(checks, corpus, workdir, vocab=512):
     ok = checks.check(r.returncode == 0,
                       f"pgolf data on the slice: {r.stdout.strip()[-400:]} {r.stderr.strip()}")
     return out if ok else None
+
+
+def train_losses(run_dir):
+    """{step: train_loss} of a run's metrics.jsonl."""
+    with open(os.path.join(run_dir, "metrics.jsonl")) as f:
+        events = [json.loads(line) for line in f]
+    return {e["step"]: e["train_loss"] for e in events if "train_loss" in e}
 
 
 def corpus_test_args(doc):
