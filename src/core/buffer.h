@@ -6,6 +6,7 @@
 #include <cstring>
 #include <memory>
 #include <new>
+#include <span>
 
 namespace pgolf {
 
@@ -29,6 +30,8 @@ class Buffer {
   T* data() { return data_.get(); }
   const T* data() const { return data_.get(); }
   int64_t size() const { return size_; }
+  std::span<T> span() { return {data(), size_t(size_)}; }
+  std::span<const T> span() const { return {data(), size_t(size_)}; }
   T& operator[](int64_t i) { return data_.get()[i]; }
   const T& operator[](int64_t i) const { return data_.get()[i]; }
 

@@ -64,10 +64,10 @@ class ParamStore {
   T* grad(int i) { return i < 0 ? nullptr : grads_.data() + layout_.info(i).offset; }
   const T* grad(int i) const { return i < 0 ? nullptr : grads_.data() + layout_.info(i).offset; }
 
-  std::span<T> values() { return {values_.data(), size_t(values_.size())}; }
-  std::span<const T> values() const { return {values_.data(), size_t(values_.size())}; }
-  std::span<T> grads() { return {grads_.data(), size_t(grads_.size())}; }
-  std::span<const T> grads() const { return {grads_.data(), size_t(grads_.size())}; }
+  std::span<T> values() { return values_.span(); }
+  std::span<const T> values() const { return values_.span(); }
+  std::span<T> grads() { return grads_.span(); }
+  std::span<const T> grads() const { return grads_.span(); }
   void zero_grads() { grads_.zero(); }
 
  private:

@@ -32,8 +32,8 @@ class AdamW {
 
   // State for checkpoints: m of every parameter, then v of every parameter, in one buffer
   // (parameter i's m at offset(i), its v at size()/2 + offset(i)), and the step count.
-  std::span<T> state() { return {state_.data(), size_t(state_.size())}; }
-  std::span<const T> state() const { return {state_.data(), size_t(state_.size())}; }
+  std::span<T> state() { return state_.span(); }
+  std::span<const T> state() const { return state_.span(); }
   int64_t offset(size_t i) const { return offsets_[i]; }
   int64_t step_count() const { return step_; }
   void set_step_count(int64_t step) { step_ = step; }

@@ -44,9 +44,9 @@ class Muon {
   // The momentum buffers of all matrices in one buffer (matrix i at offset(i), numel
   // elements, zero padding between), for checkpoints: save and restore it to resume
   // bitwise. Muon has no other state.
-  std::span<T> state() { return {momentum_.data(), size_t(momentum_.size())}; }
+  std::span<T> state() { return momentum_.span(); }
   T* momentum(size_t i) { return momentum_.data() + offsets_[i]; }
-  std::span<const T> state() const { return {momentum_.data(), size_t(momentum_.size())}; }
+  std::span<const T> state() const { return momentum_.span(); }
   int64_t offset(size_t i) const { return offsets_[i]; }
   const std::vector<ParamRef<T>>& params() const { return params_; }
 

@@ -71,13 +71,12 @@ void MuonShards::unpack_all(Field f, const float* from) {
 void MuonShards::start_gradients() {
   if (!comm_.distributed()) return;
   pack_all(Field::kGrad, all_.data());
-  pending_ = comm_.reduce_scatter_sum<float>({all_.data(), size_t(all_.size())},
-                                             {own_.data(), size_t(own_.size())}, counts_);
+  pending_ = comm_.reduce_scatter_sum<float>(all_.span(), own_.span(), counts_);
 }
 
 std::span<float> MuonShards::finish_gradients() {
   pending_.wait();
-  return {own_.data(), size_t(own_.size())};
+  return own_.span();
 }
 
 void MuonShards::write_gradients() {
@@ -87,8 +86,7 @@ void MuonShards::write_gradients() {
 void MuonShards::start_weights() {
   if (!comm_.distributed()) return;
   pack_own(Field::kValue, own_.data());
-  pending_ = comm_.all_gather<float>({own_.data(), size_t(own_.size())},
-                                     {all_.data(), size_t(all_.size())}, counts_);
+  pending_ = comm_.all_gather<float>(own_.span(), all_.span(), counts_);
 }
 
 void MuonShards::finish_weights() {
@@ -100,8 +98,7 @@ void MuonShards::finish_weights() {
 void MuonShards::gather_momentum() {
   if (!comm_.distributed()) return;
   pack_own(Field::kMomentum, own_.data());
-  comm_.all_gather<float>({own_.data(), size_t(own_.size())}, {all_.data(), size_t(all_.size())},
-                          counts_).wait();
+  comm_.all_gather<float>(own_.span(), all_.span(), counts_).wait();
   unpack_all(Field::kMomentum, all_.data());
 }
 

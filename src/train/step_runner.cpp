@@ -44,10 +44,10 @@ class CpuStepRunner final : public StepRunner {
   }
 
   void ema_update(double decay) override {
-    pgolf::ema_update({t_.ema.data(), size_t(t_.ema.size())}, t_.model.params().values(), decay);
+    pgolf::ema_update(t_.ema.span(), t_.model.params().values(), decay);
   }
   void swa_accumulate() override {
-    pgolf::swa_accumulate({t_.swa.data(), size_t(t_.swa.size())}, t_.model.params().values());
+    pgolf::swa_accumulate(t_.swa.span(), t_.model.params().values());
   }
 
   EvalResult evaluate(const std::vector<int32_t>& tokens, int64_t seq_len, int64_t batch_seqs,

@@ -113,8 +113,7 @@ struct Run {
   void sync_device() { runner->from_host(); }
 
   StateBuffers buffers() {
-    return {model.params().values(), {ema.data(), size_t(ema.size())},
-            {swa.data(), size_t(swa.size())}, &optimizers};
+    return {model.params().values(), ema.span(), swa.span(), &optimizers};
   }
   fs::path checkpoint_path() const { return dir / "checkpoint.safetensors"; }
 
@@ -514,7 +513,7 @@ TrainOutcome train(RunConfig cfg, const TrainOptions& opt_in) {
     std::copy(run.ema.data(), run.ema.data() + run.ema.size(), values.begin());
     averaging = "ema";
   } else if (t.swa_enabled && p.swa_count > 0) {
-    swa_average({run.swa.data(), size_t(run.swa.size())}, p.swa_count, values);
+    swa_average(run.swa.span(), p.swa_count, values);
     averaging = "swa";
   }
   summary["averaging"] = averaging;

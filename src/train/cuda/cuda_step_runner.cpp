@@ -1,7 +1,6 @@
 #include "train/cuda/cuda_step_runner.h"
 
 #include <cstdio>
-#include <span>
 
 #include "core/cuda/graph.h"
 #include "core/cuda/runtime.h"
@@ -14,11 +13,6 @@
 namespace pgolf::cuda {
 
 namespace {
-
-template <typename T>
-std::span<T> span_of(Buffer<T>& b) {
-  return {b.data(), size_t(b.size())};
-}
 
 // A unit of GPU work that runs eagerly the first time (and the first time after
 // invalidate(): whatever it sizes lazily then exists), is captured into a CUDA graph the
@@ -130,16 +124,16 @@ class CudaStepRunner final : public StepRunner {
   void to_host() override {
     model_.download(t_.model.params());
     optimizers_.download(t_.optimizers);
-    if (ema_.size()) ema_.download(span_of(t_.ema), ctx_.stream());
-    if (swa_.size()) swa_.download(span_of(t_.swa), ctx_.stream());
+    if (ema_.size()) ema_.download(t_.ema.span(), ctx_.stream());
+    if (swa_.size()) swa_.download(t_.swa.span(), ctx_.stream());
   }
 
   void from_host() override {
     model_.set_active_repeats(t_.model.active_repeats());
     model_.upload(t_.model.params());
     optimizers_.upload(t_.optimizers);
-    if (ema_.size()) ema_.upload(span_of(t_.ema), ctx_.stream());
-    if (swa_.size()) swa_.upload(span_of(t_.swa), ctx_.stream());
+    if (ema_.size()) ema_.upload(t_.ema.span(), ctx_.stream());
+    if (swa_.size()) swa_.upload(t_.swa.span(), ctx_.stream());
   }
 
   int64_t peak_device_bytes() const override { return cuda::peak_allocated_bytes(); }
